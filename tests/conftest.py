@@ -1,0 +1,54 @@
+"""Shared fixtures: a tiny model trained once per session, and the full model built by `make model`."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from service.settings import DEFAULT_MODEL_DIR  # noqa: E402
+
+TINY_TRAIN_UNITS = 1200
+TINY_EPOCHS = 2.0
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real model, fine-tuned quickly on a subset of the train split (about a minute on 2 cores)."""
+    from training.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("tiny-model")
+    train(TrainConfig(output_dir=out, epochs=TINY_EPOCHS, max_train_units=TINY_TRAIN_UNITS, write_card=False))
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_analyzer(tiny_model_dir: Path):
+    from service.analyzer import Analyzer
+    from service.classifier import TorchClassifier
+
+    return Analyzer(TorchClassifier(tiny_model_dir), max_length=5000)
+
+
+@pytest.fixture(scope="session")
+def full_model_dir() -> Path:
+    """The model `make model` builds; `make test` builds it before running pytest."""
+    path = Path(os.environ.get("HEARTFELT_MODEL_PATH", DEFAULT_MODEL_DIR))
+    if not (path / "heartfelt.json").is_file():
+        pytest.skip(f"no full model at {path}; run `make model` (make test does)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def full_analyzer(full_model_dir: Path):
+    from service.analyzer import Analyzer
+    from service.classifier import TorchClassifier
+
+    return Analyzer(TorchClassifier(full_model_dir), max_length=5000)

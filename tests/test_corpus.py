@@ -1,0 +1,106 @@
+"""The corpus ships with its own checks: they must pass, and they must catch real mistakes."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from service.segmenter import segment
+from training.data import CORPUS_PATH, SENTENCES_DIR
+from training.data.pools import PoolError, parse_line
+from training.data.validate import validate
+from training.dataset import load_corpus
+
+SHARED_GUIDE = Path(__file__).resolve().parents[2] / "shared" / "LABEL_GUIDE.md"
+REPO_GUIDE = Path(__file__).resolve().parents[1] / "training" / "LABEL_GUIDE.md"
+
+
+@pytest.fixture(scope="module")
+def report():
+    return validate(embeddings=True)
+
+
+def test_validator_passes_on_the_shipped_corpus(report):
+    assert report.problems == []
+
+
+def test_counts_meet_the_corpus_bar(report):
+    counts = report.counts
+    assert min(counts["per_label"].values()) >= 250
+    assert counts["clean_sentences"] >= 3000 and counts["everyday_clean_sentences"] >= 2000
+    assert len(counts["everyday_genres"]) >= 20 and counts["hard_negatives"] >= 600
+    assert len(counts["situations"]) >= 10 and len(counts["registers"]) >= 4
+    assert counts["multi_sentence_share"] >= 0.40
+    assert counts["split_unit_shares"]["test"] >= 0.15 and counts["split_unit_shares"]["validation"] >= 0.10
+    assert counts["max_cross_split_cosine"] < 0.92
+
+
+def test_the_analyzer_segments_corpus_messages_as_annotated():
+    examples = load_corpus()
+    agree = sum(
+        [(u.start, u.end) for u in segment(ex["text"])] == [(u["start"], u["end"]) for u in ex["units"]]
+        for ex in examples
+    )
+    assert agree / len(examples) >= 0.95
+
+
+def _corrupt_copy(tmp_path: Path, edit) -> Path:
+    lines = CORPUS_PATH.read_text(encoding="utf-8").splitlines()
+    lines[4] = json.dumps(edit(json.loads(lines[4])))
+    path = tmp_path / "corpus.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_validator_names_the_line_with_bad_offsets(tmp_path):
+    def shift(ex):
+        ex["units"][0]["end"] = len(ex["text"]) + 5
+        return ex
+
+    report = validate(_corrupt_copy(tmp_path, shift), embeddings=False)
+    assert any(p.startswith("corpus.jsonl:5:") and "offsets" in p for p in report.problems)
+
+
+def test_validator_catches_a_test_sentence_leaking_into_train(tmp_path):
+    examples = load_corpus()
+    test_text = next(ex["text"] for ex in examples if ex["split"] == "test" and len(ex["units"]) == 1)
+
+    def leak(ex):
+        return {**ex, "text": test_text, "units": [{"start": 0, "end": len(test_text), "labels": []}], "split": "train"}
+
+    report = validate(_corrupt_copy(tmp_path, leak), embeddings=False)
+    assert any("also appears in train" in p for p in report.problems)
+
+
+def test_validator_rejects_unknown_labels(tmp_path):
+    def relabel(ex):
+        ex["units"][0]["labels"] = ["sarcasm"]
+        return ex
+
+    report = validate(_corrupt_copy(tmp_path, relabel), embeddings=False)
+    assert any(p.startswith("corpus.jsonl:5:") and "unknown labels" in p for p in report.problems)
+
+
+def test_pool_lines_are_checked_with_file_and_line():
+    with pytest.raises(PoolError, match="x.jsonl:3: clause texts"):
+        parse_line(
+            json.dumps({"text": "a, but b", "labels": [], "situation": "none", "register": "terse",
+                        "genre": "plans", "clauses": [{"text": "a,", "labels": []}, {"text": "b", "labels": []}]}),
+            "x.jsonl:3",
+        )  # fmt: skip
+
+
+def test_validator_fails_when_pools_change_without_a_rebuild(tmp_path):
+    pools = tmp_path / "sentences"
+    shutil.copytree(SENTENCES_DIR, pools)
+    with (pools / "clean_everyday_1.jsonl").open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps({"text": "The ferry leaves at noon sharp.", "labels": [], "situation": "none",
+                             "register": "careful", "genre": "travel"}) + "\n")  # fmt: skip
+    report = validate(CORPUS_PATH, pools, embeddings=False)
+    assert any("rebuild" in p for p in report.problems)
+
+
+@pytest.mark.skipif(not SHARED_GUIDE.is_file(), reason="../shared is not checked out beside the repo")
+def test_label_guide_copy_is_in_sync():
+    assert REPO_GUIDE.read_text(encoding="utf-8") == SHARED_GUIDE.read_text(encoding="utf-8")

@@ -1,0 +1,64 @@
+"""Train a small real model and check it round-trips and has learned the obvious cases."""
+
+import json
+
+import numpy as np
+import pytest
+from transformers import AutoConfig
+
+from service.classifier import METADATA_FILE, ModelNotFoundError, TorchClassifier
+from service.labels import FLAG_LABELS, ID2LABEL, LABELS
+from training.train import THRESHOLD_GRID, tune_thresholds
+
+
+def test_saved_model_declares_multi_label_problem_and_label_maps(tiny_model_dir):
+    config = AutoConfig.from_pretrained(tiny_model_dir)
+    assert config.problem_type == "multi_label_classification"
+    assert {int(k): v for k, v in config.id2label.items()} == ID2LABEL
+    assert config.label2id == {v: k for k, v in ID2LABEL.items()}
+
+
+def test_thresholds_are_saved_per_label_and_used_for_decisions(tiny_model_dir):
+    meta = json.loads((tiny_model_dir / METADATA_FILE).read_text())
+    assert set(meta["thresholds"]) == set(LABELS)
+    classifier = TorchClassifier(tiny_model_dir)
+    proba = np.array([[t for t in classifier.threshold_vector]])
+    assert classifier.decide(proba).all()  # exactly at the threshold counts
+    assert not classifier.decide(proba - 1e-3).any()
+
+
+def test_round_trip_gives_identical_probabilities(tiny_model_dir):
+    units, ctx = ["I'm sorry if you were hurt.", "I'll pay you back by Friday."], ["", ""]
+    a = TorchClassifier(tiny_model_dir).predict_proba(units, ctx)
+    b = TorchClassifier(tiny_model_dir).predict_proba(units, ctx)
+    assert a.shape == (2, len(LABELS))
+    np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("sentence", "pattern"),
+    [
+        ("I'm sorry you feel that way about the whole thing.", "non_apology"),
+        ("Honestly you are being way too dramatic about a single text message.", "minimize"),
+        ("If you had answered your phone even once, none of this would have happened.", "blame"),
+    ],
+)
+def test_tiny_model_ranks_the_obvious_flag_first(tiny_model_dir, sentence, pattern):
+    proba = TorchClassifier(tiny_model_dir).predict_proba([sentence], [""])[0]
+    flags = {label: proba[LABELS.index(label)] for label in FLAG_LABELS}
+    assert max(flags, key=flags.get) == pattern
+
+
+def test_missing_model_gives_a_clear_error(tmp_path):
+    with pytest.raises(ModelNotFoundError, match="make model"):
+        TorchClassifier(tmp_path)
+
+
+def test_threshold_tuning_picks_the_separating_value():
+    y = np.zeros((6, len(LABELS)), dtype=np.float32)
+    y[:3, 0] = 1
+    proba = np.full((6, len(LABELS)), 0.05, dtype=np.float32)
+    proba[:, 0] = [0.9, 0.8, 0.7, 0.6, 0.2, 0.1]
+    thresholds = tune_thresholds(y, proba, floor=0.3)
+    assert 0.6 < thresholds[LABELS[0]] <= 0.7
+    assert all(t >= 0.3 and t in THRESHOLD_GRID for t in thresholds.values())

@@ -1,0 +1,1 @@
+"""Corpus, training, evaluation and export for Heartfelt's classifier."""

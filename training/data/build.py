@@ -1,0 +1,195 @@
+"""Build ``training/data/corpus.jsonl`` from the hand-written sentence pools.
+
+    python -m training.data.build
+
+Steps, all seeded so the corpus is reproducible:
+1. read the pools and drop exact duplicates (normalised text);
+2. group near-duplicates (cosine >= GROUP_COSINE between base-encoder embeddings) so that a
+   sentence and its near-twin always land in the same split;
+3. assign whole groups to train/validation/test, stratified by each sentence's first label;
+4. compose multi-sentence messages inside each split (so split pools stay disjoint): a third of
+   the sentences stand alone, the rest are joined 2-4 at a time, by situation (or genre) and register.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from training.data import CORPUS_PATH
+from training.data.pools import Sentence, dedupe, load_pools
+
+SEED = 13
+GROUP_COSINE = 0.90
+SPLIT_SHARES = {"train": 0.70, "validation": 0.12, "test": 0.18}
+SINGLE_SHARE = 1 / 3
+_TERMINAL = tuple(".!?…)\"'”’") + tuple("😊🙏❤️💔😔😢😭🙃😂")
+
+
+def near_duplicate_groups(embeddings: np.ndarray, threshold: float = GROUP_COSINE) -> list[int]:
+    """Union-find over pairs above ``threshold``; returns a group id per row."""
+    parent = list(range(len(embeddings)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i in range(0, len(embeddings), 512):
+        sims = embeddings[i : i + 512] @ embeddings.T
+        for a, b in zip(*np.nonzero(sims >= threshold), strict=True):
+            if b > a + i:
+                parent[find(a + i)] = find(int(b))
+    return [find(i) for i in range(len(embeddings))]
+
+
+def sentence_and_clause_texts(sentences: list[Sentence]) -> tuple[list[str], list[int]]:
+    """Every sentence and every clause of it, with the index of the sentence each belongs to."""
+    texts, owners = [], []
+    for i, s in enumerate(sentences):
+        for t in (s.text, *(c.text for c in s.clauses)):
+            texts.append(t)
+            owners.append(i)
+    return texts, owners
+
+
+def union_owners(owners: list[int], node_groups: list[int], n: int) -> list[int]:
+    """Merge sentences whose texts (sentence or clause) fell into one near-duplicate group."""
+    first_owner: dict[int, int] = {}
+    parent = list(range(n))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for owner, group in zip(owners, node_groups, strict=True):
+        if group in first_owner:
+            parent[find(owner)] = find(first_owner[group])
+        else:
+            first_owner[group] = owner
+    return [find(i) for i in range(n)]
+
+
+def assign_splits(sentences: list[Sentence], groups: list[int], seed: int = SEED) -> list[str]:
+    members: dict[int, list[int]] = defaultdict(list)
+    for idx, g in enumerate(groups):
+        members[g].append(idx)
+    strata: dict[str, list[int]] = defaultdict(list)
+    for g, idxs in members.items():
+        first = sentences[idxs[0]]
+        strata[first.labels[0] if first.labels else ("hard_negative" if first.hard_negative else "clean")].append(g)
+    rng = random.Random(seed)
+    split_of_group: dict[int, str] = {}
+    for key in sorted(strata):
+        gs = sorted(strata[key])
+        rng.shuffle(gs)
+        total = sum(len(members[g]) for g in gs)
+        filled = 0
+        for g in gs:
+            position = filled / max(total, 1)
+            split_of_group[g] = (
+                "test" if position < SPLIT_SHARES["test"]
+                else "validation" if position < SPLIT_SHARES["test"] + SPLIT_SHARES["validation"]
+                else "train"
+            )  # fmt: skip
+            filled += len(members[g])
+    return [split_of_group[g] for g in groups]
+
+
+_ROLE_ORDER = {
+    "vague": 1, "non_apology": 1, "ownership": 1, "excuse": 2, "blame": 2, "minimize": 2,
+    "validation": 2, "repair": 3, "patience": 4, "pressure": 4,
+}  # fmt: skip
+
+
+def _role(s: Sentence, rng: random.Random) -> float:
+    """Rough position of a sentence in a real draft: admission, then reasons/feelings, then repair, then pace."""
+    rank = min((_ROLE_ORDER[label] for label in s.labels), default=rng.choice([0, 2, 5]))
+    return rank + rng.random() * 0.9
+
+
+def _unit_dicts(s: Sentence, offset: int) -> list[dict]:
+    extra = {"hard_negative": True} if s.hard_negative else {}
+    if not s.clauses:
+        return [{"start": offset, "end": offset + len(s.text), "labels": list(s.labels), **extra}]
+    return [
+        {"start": offset + c.offset, "end": offset + c.offset + len(c.text), "labels": list(c.labels), **extra}
+        for c in s.clauses
+    ]
+
+
+def _message(parts: list[Sentence], split: str, source: str) -> dict:
+    text, units = "", []
+    for s in parts:
+        if text:
+            text += " " if text.endswith(_TERMINAL) else "\n"  # unpunctuated texting: one message per line
+        units.extend(_unit_dicts(s, len(text)))
+        text += s.text
+    registers = {s.register for s in parts}
+    first = parts[0]
+    record = {
+        "id": "hf-" + hashlib.sha1(text.encode("utf-8")).hexdigest()[:12],
+        "text": text,
+        "units": units,
+        "situation": first.situation,
+        "register": first.register if len(registers) == 1 else "mixed",
+        "split": split,
+        "source": source,
+    }
+    if first.genre:
+        record["genre"] = first.genre
+    return record
+
+
+def compose(sentences: list[Sentence], split: str, rng: random.Random) -> list[dict]:
+    order = list(range(len(sentences)))
+    rng.shuffle(order)
+    n_single = round(len(order) * SINGLE_SHARE)
+    examples = [_message([sentences[i]], split, "written") for i in order[:n_single]]
+    buckets: dict[tuple, list[int]] = defaultdict(list)
+    for i in order[n_single:]:
+        s = sentences[i]
+        buckets[(s.situation, s.genre or "", s.register == "texting")].append(i)
+    for key in sorted(buckets):
+        idxs = buckets[key]
+        while idxs:
+            size = min(len(idxs), rng.choice([2, 2, 3, 3, 4]))
+            if len(idxs) - size == 1:
+                size += 1  # never leave a lone sentence behind
+            chosen, idxs = idxs[:size], idxs[size:]
+            parts = sorted((sentences[i] for i in chosen), key=lambda s: _role(s, rng))
+            examples.append(_message(parts, split, "composed" if len(parts) > 1 else "written"))
+    return examples
+
+
+def build(out_path: Path = CORPUS_PATH) -> dict:
+    from training.embeddings import embed
+
+    sentences, dropped = dedupe(load_pools())
+    texts, owners = sentence_and_clause_texts(sentences)
+    node_groups = near_duplicate_groups(embed(texts))
+    # a sentence and all its clauses share one group, so a near-twin clause can't cross splits either
+    groups = union_owners(owners, node_groups, len(sentences))
+    splits = assign_splits(sentences, groups)
+    rng = random.Random(SEED)
+    examples = []
+    for split in SPLIT_SHARES:
+        pool = [s for s, sp in zip(sentences, splits, strict=True) if sp == split]
+        examples.extend(compose(pool, split, rng))
+    examples.sort(key=lambda e: (list(SPLIT_SHARES).index(e["split"]), e["id"]))
+    with out_path.open("w", encoding="utf-8") as fh:
+        for e in examples:
+            fh.write(json.dumps(e, ensure_ascii=False) + "\n")
+    return {"sentences": len(sentences), "exact_duplicates_dropped": dropped, "examples": len(examples)}
+
+
+if __name__ == "__main__":
+    print(json.dumps(build(), indent=2))

@@ -1,0 +1,104 @@
+"""Measure a built model: per-label quality on a corpus split and the false-flag rate on real text.
+
+    python -m training.evaluate [--model models/heartfelt-minilm] [--split test]
+                                [--realworld ../shared/data/realworld_clean_dev.tsv] [--show-flagged]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import precision_recall_fscore_support
+
+from service.analyzer import Analyzer
+from service.labels import FLAG_LABELS, LABELS, STRENGTH_LABELS
+from training.dataset import UnitRow, load_corpus, split_rows, targets
+
+REALWORLD_PATH = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "realworld_clean_dev.tsv"
+
+
+def predict_rows(classifier, rows: list[UnitRow]) -> np.ndarray:
+    return classifier.predict_proba([r.text for r in rows], [r.context for r in rows])
+
+
+def label_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
+    p, r, f, support = precision_recall_fscore_support(y_true, y_pred, average=None, zero_division=0)
+    per_label = {
+        label: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(support[i])}
+        for i, label in enumerate(LABELS)
+    }
+    return {
+        "per_label": per_label,
+        "macro_f1_flags": float(np.mean([per_label[x]["f1"] for x in FLAG_LABELS])),
+        "macro_f1_strengths": float(np.mean([per_label[x]["f1"] for x in STRENGTH_LABELS])),
+    }
+
+
+def clean_message_flag_rate(rows: list[UnitRow], y_pred: np.ndarray) -> tuple[float, int]:
+    """Share of messages with no gold flag in which the model flags at least one unit."""
+    flag_cols = [LABELS.index(x) for x in FLAG_LABELS]
+    gold_flagged: dict[str, bool] = {}
+    pred_flagged: dict[str, bool] = {}
+    for row, pred in zip(rows, y_pred, strict=True):
+        gold_flagged[row.example_id] = gold_flagged.get(row.example_id, False) or any(x in FLAG_LABELS for x in row.labels)
+        pred_flagged[row.example_id] = pred_flagged.get(row.example_id, False) or bool(pred[flag_cols].any())
+    clean = [eid for eid, flagged in gold_flagged.items() if not flagged]
+    rate = sum(pred_flagged[eid] for eid in clean) / max(len(clean), 1)
+    return rate, len(clean)
+
+
+def evaluate_split(classifier, examples: list[dict], split: str = "test") -> dict:
+    rows = split_rows(examples, split)
+    proba = predict_rows(classifier, rows)
+    y_pred = classifier.decide(proba)
+    metrics = label_metrics(targets(rows), y_pred)
+    rate, n_clean = clean_message_flag_rate(rows, y_pred)
+    metrics.update(split=split, units=len(rows), clean_messages=n_clean, clean_message_flag_rate=rate)
+    return metrics
+
+
+def read_realworld(path: Path) -> list[str]:
+    with path.open(encoding="utf-8", newline="") as fh:
+        return [row["text"] for row in csv.DictReader(fh, delimiter="\t")]
+
+
+def realworld_flags(analyzer: Analyzer, texts: list[str]) -> tuple[float, list[tuple[str, list[str]]]]:
+    """Share of real conflict-free comments with any flag, and the flagged ones (for review only)."""
+    flagged = []
+    for text, analysis in zip(texts, analyzer.analyze_many(texts), strict=True):
+        if analysis.flags:
+            flagged.append((text, sorted({f.pattern for f in analysis.flags})))
+    return len(flagged) / max(len(texts), 1), flagged
+
+
+def main(argv: list[str] | None = None) -> int:
+    from service.classifier import TorchClassifier
+    from service.settings import get_settings
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, default=get_settings().model_path)
+    parser.add_argument("--split", default="test", choices=["train", "validation", "test"])
+    parser.add_argument("--realworld", type=Path, default=REALWORLD_PATH)
+    parser.add_argument("--show-flagged", action="store_true", help="print the real comments that got flagged")
+    args = parser.parse_args(argv)
+
+    classifier = TorchClassifier(args.model)
+    report = evaluate_split(classifier, load_corpus(), args.split)
+    if args.realworld.is_file():
+        rate, flagged = realworld_flags(Analyzer(classifier, max_length=100_000), read_realworld(args.realworld))
+        report["realworld_flag_rate"] = rate
+        report["realworld_flagged"] = len(flagged)
+        if args.show_flagged:
+            for text, patterns in flagged:
+                print(f"{','.join(patterns)}\t{text}", file=sys.stderr)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
