@@ -80,7 +80,7 @@ def _jsonl_items(max_length: int):
             yield number, None, None, f"not valid JSON ({exc.msg} at column {exc.colno})"
             continue
         if not isinstance(obj, dict):
-            yield number, None, None, "each line must be a JSON object like {\"id\": 1, \"text\": \"...\"}"
+            yield number, None, None, 'each line must be a JSON object like {"id": 1, "text": "..."}'
             continue
         try:
             yield number, obj.get("id"), check_text(obj.get("text"), max_length), None
@@ -116,7 +116,9 @@ def _run_jsonl(analyzer: Analyzer) -> int:
 def analyze(
     text: Annotated[str | None, typer.Argument(help="The message to check ('-' or nothing: read stdin).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the analysis as one JSON object.")] = False,
-    jsonl: Annotated[bool, typer.Option("--jsonl", help="Read {id, text} JSON lines on stdin; write one result per line.")] = False,
+    jsonl: Annotated[
+        bool, typer.Option("--jsonl", help="Read {id, text} JSON lines on stdin; write one result per line.")
+    ] = False,
     model: ModelOption = None,
 ) -> None:
     """Show where a draft sounds vague, defensive or dismissive, and what it already does well."""
@@ -137,7 +139,9 @@ def analyze(
 @app.command()
 def train(
     output: Annotated[Path | None, typer.Option(help="Where to write the model.")] = None,
-    base_model: Annotated[str | None, typer.Option("--base-model", help="Checkpoint to fine-tune (path or hub id).")] = None,
+    base_model: Annotated[
+        str | None, typer.Option("--base-model", help="Checkpoint to fine-tune (path or hub id).")
+    ] = None,
     epochs: Annotated[float | None, typer.Option(help="Training epochs.")] = None,
     max_train_units: Annotated[int | None, typer.Option(help="Subsample the train split (quick builds).")] = None,
 ) -> None:
@@ -156,7 +160,8 @@ def train(
     report = run_training(config)
     test = report["test"]
     out.print(f"model {report['model']['version']} written to {config.output_dir}")
-    out.print(f"test macro-F1 (flags) {test['macro_f1_flags']:.3f}, clean messages flagged {test['clean_message_flag_rate']:.1%}")
+    flagged = test["clean_message_flag_rate"]
+    out.print(f"test macro-F1 (flags) {test['macro_f1_flags']:.3f}, clean messages flagged {flagged:.1%}")
 
 
 @app.command()

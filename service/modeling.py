@@ -1,4 +1,4 @@
-"""The classifier architecture: the BERT encoder, mean pooling over tokens, one linear layer.
+"""The classifier architecture: the BERT encoder, mean pooling over the unit's tokens, one linear layer.
 
 all-MiniLM-L6-v2 was trained with mean pooling; BertForSequenceClassification reads an untrained
 [CLS] pooler instead, which is almost constant across sentences for this checkpoint and trains
@@ -33,7 +33,10 @@ class HeartfeltClassifier(BertPreTrainedModel):
         **_: object,
     ) -> SequenceClassifierOutput:
         hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)[0]
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        # Pool over the unit's own tokens (segment A) only: the neighbours (segment B) shape those
+        # tokens through attention but must not dilute the unit's representation with their content.
+        keep = attention_mask if token_type_ids is None else attention_mask * (token_type_ids == 0)
+        mask = keep.unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
         logits = self.classifier(self.dropout(pooled))
         loss = None

@@ -19,7 +19,7 @@ PER_FLAG = 15.0
 def message_score(flags: list[Flag], strengths: list[StrengthSpan]) -> int:
     distinct = {s.strength for s in strengths}
     raw = BASE + PER_STRENGTH * len(distinct) - PER_FLAG * len(flags)
-    return int(round(min(100.0, max(0.0, raw))))
+    return round(min(100.0, max(0.0, raw)))
 
 
 def _join(items: list[str]) -> str:

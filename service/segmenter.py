@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import pairwise
 
 import pysbd
 
@@ -20,7 +21,7 @@ _BUT_BARE = re.compile(r"(?<=\w)\s+(?=but\b)", re.IGNORECASE)
 _SEMICOLON = re.compile(r";\s+(?=\S)")
 _NOT_A_CLAUSE_BEFORE_BUT = {
     "nothing", "anything", "everything", "all", "none", "nobody", "anyone", "anybody", "everyone",
-    "last", "no", "not", "cannot", "can't", "cant", "help", "could",
+    "last", "no", "not", "cannot", "can't", "cant", "help", "could", "choice", "else",
 }  # fmt: skip
 _MIN_WORDS_BEFORE_BARE_BUT = 3
 _WORD = re.compile(r"\w", re.UNICODE)
@@ -84,7 +85,7 @@ def segment(text: str) -> list[Unit]:
         for s_start, s_end in _sentence_spans(line_match.group()):
             sentence = line_match.group()[s_start:s_end]
             bounds = [0, *_clause_cuts(sentence), len(sentence)]
-            for a, b in zip(bounds, bounds[1:], strict=False):
+            for a, b in pairwise(bounds):
                 unit = _trimmed(text, line_start + s_start + a, line_start + s_start + b)
                 if unit is not None:
                     units.append(unit)

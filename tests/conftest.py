@@ -9,11 +9,11 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
-import pytest  # noqa: E402
+import pytest
 
-from service.settings import DEFAULT_MODEL_DIR  # noqa: E402
+from service.settings import DEFAULT_MODEL_DIR
 
 TINY_TRAIN_UNITS = 1200
 TINY_EPOCHS = 2.0

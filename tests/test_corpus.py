@@ -83,7 +83,7 @@ def test_validator_rejects_unknown_labels(tmp_path):
 
 
 def test_pool_lines_are_checked_with_file_and_line():
-    with pytest.raises(PoolError, match="x.jsonl:3: clause texts"):
+    with pytest.raises(PoolError, match=r"x\.jsonl:3: clause texts"):
         parse_line(
             json.dumps({"text": "a, but b", "labels": [], "situation": "none", "register": "terse",
                         "genre": "plans", "clauses": [{"text": "a,", "labels": []}, {"text": "b", "labels": []}]}),

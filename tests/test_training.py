@@ -22,7 +22,7 @@ def test_thresholds_are_saved_per_label_and_used_for_decisions(tiny_model_dir):
     meta = json.loads((tiny_model_dir / METADATA_FILE).read_text())
     assert set(meta["thresholds"]) == set(LABELS)
     classifier = TorchClassifier(tiny_model_dir)
-    proba = np.array([[t for t in classifier.threshold_vector]])
+    proba = np.array([list(classifier.threshold_vector)])
     assert classifier.decide(proba).all()  # exactly at the threshold counts
     assert not classifier.decide(proba - 1e-3).any()
 

@@ -1,7 +1,7 @@
 """Measure a built model: per-label quality on a corpus split and the false-flag rate on real text.
 
-    python -m training.evaluate [--model models/heartfelt-minilm] [--split test]
-                                [--realworld ../shared/data/realworld_clean_dev.tsv] [--show-flagged]
+python -m training.evaluate [--model models/heartfelt-minilm] [--split test]
+                            [--realworld ../shared/data/realworld_clean_dev.tsv] [--show-flagged]
 """
 
 from __future__ import annotations
@@ -45,7 +45,9 @@ def clean_message_flag_rate(rows: list[UnitRow], y_pred: np.ndarray) -> tuple[fl
     gold_flagged: dict[str, bool] = {}
     pred_flagged: dict[str, bool] = {}
     for row, pred in zip(rows, y_pred, strict=True):
-        gold_flagged[row.example_id] = gold_flagged.get(row.example_id, False) or any(x in FLAG_LABELS for x in row.labels)
+        gold_flagged[row.example_id] = gold_flagged.get(row.example_id, False) or any(
+            x in FLAG_LABELS for x in row.labels
+        )
         pred_flagged[row.example_id] = pred_flagged.get(row.example_id, False) or bool(pred[flag_cols].any())
     clean = [eid for eid, flagged in gold_flagged.items() if not flagged]
     rate = sum(pred_flagged[eid] for eid in clean) / max(len(clean), 1)

@@ -134,4 +134,3 @@ def write_card(out: Path, report: dict, classifier, examples: list[dict]) -> Pat
     path = out / "README.md"
     path.write_text(card_text(report), encoding="utf-8")
     return path
-

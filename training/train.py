@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from service import __version__
-from service.classifier import METADATA_FILE, MAX_LENGTH
+from service.classifier import MAX_LENGTH, METADATA_FILE
 from service.labels import ID2LABEL, LABEL2ID, LABELS
 from service.settings import DEFAULT_MODEL_DIR
 from training.data import CORPUS_PATH
@@ -65,7 +65,9 @@ def tune_thresholds(y_true: np.ndarray, proba: np.ndarray, floor: float) -> dict
 
 
 def _tokenize(tokenizer, rows: list[UnitRow]) -> list[dict]:
-    enc = tokenizer([r.text for r in rows], [r.context for r in rows], truncation="longest_first", max_length=MAX_LENGTH)
+    enc = tokenizer(
+        [r.text for r in rows], [r.context for r in rows], truncation="longest_first", max_length=MAX_LENGTH
+    )
     ys = targets(rows)
     return [{**{k: enc[k][i] for k in enc}, "labels": ys[i].tolist()} for i in range(len(rows))]
 
@@ -97,10 +99,10 @@ def train(config: TrainConfig) -> dict:
         set_seed,
     )
 
+    from service.analyzer import Analyzer
     from service.classifier import TorchClassifier
     from service.modeling import HeartfeltClassifier
     from training.embeddings import base_model_path
-    from service.analyzer import Analyzer
     from training.evaluate import REALWORLD_PATH, evaluate_split, predict_rows, read_realworld, realworld_flags
 
     set_seed(config.seed)
@@ -172,7 +174,7 @@ def train(config: TrainConfig) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    _write_metadata(out, {label: 0.5 for label in LABELS}, {})
+    _write_metadata(out, dict.fromkeys(LABELS, 0.5), {})
 
     classifier = TorchClassifier(out)
     val_rows = split_rows(examples, "validation")
@@ -209,7 +211,9 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--corpus", type=Path, default=defaults.corpus)
     p.add_argument("--output", type=Path, default=defaults.output_dir)
-    p.add_argument("--base-model", default=None, help="checkpoint to fine-tune (default: the packaged all-MiniLM-L6-v2)")
+    p.add_argument(
+        "--base-model", default=None, help="checkpoint to fine-tune (default: the packaged all-MiniLM-L6-v2)"
+    )
     p.add_argument("--epochs", type=float, default=defaults.epochs)
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
     p.add_argument("--seed", type=int, default=defaults.seed)

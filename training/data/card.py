@@ -1,7 +1,7 @@
 """Regenerate the counts section of the dataset card (``training/data/README.md``).
 
-    python -m training.data.card          # rewrite the section between the markers
-    python -m training.data.card --check  # exit 1 if the card is out of date
+python -m training.data.card          # rewrite the section between the markers
+python -m training.data.card --check  # exit 1 if the card is out of date
 """
 
 from __future__ import annotations
@@ -52,7 +52,10 @@ def counts_markdown() -> str:
         _table(
             ("label", *splits),
             [(f"`{x}`", *(label_split[(x, s)] for s in splits)) for x in (*LABELS, "(none)")]
-            + [("**all units**", *(unit_split[s] for s in splits)), ("**examples**", *(example_split[s] for s in splits))],
+            + [
+                ("**all units**", *(unit_split[s] for s in splits)),
+                ("**examples**", *(example_split[s] for s in splits)),
+            ],
         ),
         "### Conflict situations (sentences)",
         _table(("situation", "sentences"), sorted(counts["situations"].items())),

@@ -17,7 +17,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 from service.labels import LABELS
 from training.data import CORPUS_PATH, SENTENCES_DIR
 from training.data.pools import GENRES, REGISTERS, SITUATIONS, PoolError, Sentence, dedupe, load_pools, normalise
@@ -150,7 +149,7 @@ def check_corpus(examples: list[tuple[int, dict]], sentences: list[Sentence], re
                     "rebuild with `python -m training.data.build`")  # fmt: skip
     missing = pool_units - corpus_units
     if missing:
-        text, labels = next(iter(missing))
+        text, _ = next(iter(missing))
         report.fail(f"corpus: {sum(missing.values())} pool units are missing from the corpus (e.g. {text!r}); "
                     "rebuild with `python -m training.data.build`")  # fmt: skip
     ids = Counter(ex["id"] for _, ex in examples)
@@ -252,5 +251,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-
-

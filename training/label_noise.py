@@ -1,0 +1,79 @@
+"""Find likely label errors in the sentence pools with cross-validated predictions and cleanlab.
+
+    python -m training.label_noise [--folds 5] [--top 150] > label_issues.tsv
+
+Each pool unit (a sentence, or each clause of a clause-annotated sentence) is embedded with the
+base encoder; a one-vs-rest logistic regression gives out-of-fold probabilities for every label;
+cleanlab's multi-label ``find_label_issues`` ranks the units whose given labels the cross-validated
+model disagrees with most. The list is for a person to review against the label guide.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+from service.labels import LABELS
+from training.data.pools import dedupe, load_pools
+
+
+def pool_units() -> list[tuple[str, str, tuple[str, ...]]]:
+    """(origin, text, labels) for every unit of the deduplicated pools."""
+    units = []
+    for s in dedupe(load_pools())[0]:
+        parts = [(c.text, c.labels) for c in s.clauses] if s.clauses else [(s.text, s.labels)]
+        units.extend((s.origin, text, labels) for text, labels in parts)
+    return units
+
+
+def out_of_fold_probabilities(x: np.ndarray, y: np.ndarray, folds: int, seed: int = 0) -> np.ndarray:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import KFold
+
+    proba = np.zeros_like(y, dtype=np.float64)
+    for train_idx, test_idx in KFold(folds, shuffle=True, random_state=seed).split(x):
+        for j in range(y.shape[1]):
+            clf = LogisticRegression(C=4.0, max_iter=2000)
+            clf.fit(x[train_idx], y[train_idx, j])
+            proba[test_idx, j] = clf.predict_proba(x[test_idx])[:, 1]
+    return proba
+
+
+def find_issues(folds: int = 5, top: int = 150) -> list[dict]:
+    from cleanlab.multilabel_classification.filter import find_label_issues
+
+    from training.embeddings import embed
+
+    units = pool_units()
+    x = embed([text for _, text, _ in units])
+    y = np.array([[label in labels for label in LABELS] for _, _, labels in units], dtype=np.int64)
+    proba = out_of_fold_probabilities(x, y, folds)
+    given = [[LABELS.index(label) for label in labels] for _, _, labels in units]
+    ranked = find_label_issues(given, proba, return_indices_ranked_by="self_confidence")
+    issues = []
+    for i in ranked[:top]:
+        origin, text, labels = units[i]
+        suggested = [label for j, label in enumerate(LABELS) if proba[i, j] >= 0.5]
+        issues.append({"origin": origin, "text": text, "given": list(labels), "model": suggested})
+    return issues
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--top", type=int, default=150)
+    args = parser.parse_args(argv)
+    issues = find_issues(args.folds, args.top)
+    print("origin\tgiven\tmodel\ttext")
+    for issue in issues:
+        print(
+            f"{issue['origin']}\t{','.join(issue['given']) or '-'}\t{','.join(issue['model']) or '-'}\t{issue['text']}"
+        )
+    print(f"{len(issues)} units to review", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
