@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
-from service.labels import FLAGS, LABELS, STRENGTHS, is_flag
+from service.labels import FLAGS, LABEL2ID, LABELS, STRENGTHS, is_flag
 from service.schemas import Analysis, Flag, ModelRef, StrengthSpan
 from service.scoring import message_score, summarize
 from service.segmenter import Unit, contexts, segment
@@ -19,6 +21,47 @@ class Classifier(Protocol):
     def predict_proba(self, units: list[str], contexts: list[str]) -> np.ndarray: ...
 
     def decide(self, proba: np.ndarray) -> np.ndarray: ...
+
+
+# An unfilled "[say exactly what you did]" is a prompt to the writer. The classifier reads a neutral
+# mark in its place, and a unit holding one is not called vague: the missing specifics go there.
+PLACEHOLDER = re.compile(r"\[[^\[\]\n]{2,80}\]")
+PLACEHOLDER_MASK = "…"
+_VAGUE = LABEL2ID["vague"]
+
+
+def mask_placeholders(text: str) -> str:
+    return PLACEHOLDER.sub(PLACEHOLDER_MASK, text)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One message as the classifier read it: units, probabilities, decisions and (when available) embeddings."""
+
+    units: list[Unit]
+    proba: np.ndarray
+    decided: np.ndarray
+    vectors: np.ndarray | None
+
+
+def classify(
+    classifier: Classifier, units: list[str], ctx: list[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Probabilities, decisions and embeddings (None if the classifier gives none), in one batched call."""
+    masked_units, masked_ctx = [mask_placeholders(u) for u in units], [mask_placeholders(c) for c in ctx]
+    if hasattr(classifier, "predict"):
+        proba, vectors = classifier.predict(masked_units, masked_ctx)
+    else:
+        proba, vectors = classifier.predict_proba(masked_units, masked_ctx), None
+    decided = classifier.decide(proba) if vectors is None else classifier.decide(proba, vectors)
+    for i, unit in enumerate(units):
+        if PLACEHOLDER.search(unit):
+            decided[i, _VAGUE] = False
+    return proba, decided, vectors
+
+
+# Fills each flag's ``suggestions`` in place (the rewrite engine provides it; see service.loader).
+SuggestionHook = Callable[[Sequence[str], list[Scored], list[Analysis]], None]
 
 
 class InvalidTextError(ValueError):
@@ -36,32 +79,41 @@ def check_text(text: object, max_length: int) -> str:
 
 
 class Analyzer:
-    def __init__(self, classifier: Classifier, max_length: int = 5000) -> None:
+    def __init__(self, classifier: Classifier, max_length: int = 5000, suggest: SuggestionHook | None = None) -> None:
         self.classifier = classifier
         self.max_length = max_length
+        self.suggest = suggest
         self.model_ref = ModelRef(name=classifier.info.name, version=classifier.info.version)
 
     def analyze(self, text: str) -> Analysis:
         return self.analyze_many([text])[0]
 
-    def analyze_many(self, texts: Sequence[str]) -> list[Analysis]:
+    def analyze_many(self, texts: Sequence[str], *, suggestions: bool = True) -> list[Analysis]:
         """Analyze several messages with all their units in one batched classifier call."""
+        scored = self.score(texts)
+        analyses = [self._build(s) for s in scored]
+        if suggestions and self.suggest is not None and any(a.flags for a in analyses):
+            self.suggest(texts, scored, analyses)
+        return analyses
+
+    def score(self, texts: Sequence[str]) -> list[Scored]:
+        """Segment and classify several messages, all their units in one batched call."""
         segmented = [segment(check_text(t, self.max_length)) for t in texts]
         flat_units = [u.text for units in segmented for u in units]
         flat_ctx = [c for units in segmented for c in contexts(units)]
-        proba = self.classifier.predict_proba(flat_units, flat_ctx)
-        decided = self.classifier.decide(proba)
+        proba, decided, vectors = classify(self.classifier, flat_units, flat_ctx)
         results, row = [], 0
         for units in segmented:
             n = len(units)
-            results.append(self._build(units, proba[row : row + n], decided[row : row + n]))
+            vec = None if vectors is None else vectors[row : row + n]
+            results.append(Scored(units, proba[row : row + n], decided[row : row + n], vec))
             row += n
         return results
 
-    def _build(self, units: list[Unit], proba: np.ndarray, decided: np.ndarray) -> Analysis:
+    def _build(self, scored: Scored) -> Analysis:
         flags: list[Flag] = []
         strengths: list[StrengthSpan] = []
-        for unit, p, d in zip(units, proba, decided, strict=True):
+        for unit, p, d in zip(scored.units, scored.proba, scored.decided, strict=True):
             for j in np.flatnonzero(d):
                 label, score = LABELS[j], round(float(p[j]), 4)
                 span = {"start": unit.start, "end": unit.end, "text": unit.text, "score": score}

@@ -1,163 +1,184 @@
-"""Heartfelt's HTTP API (FastAPI). Message text is never logged, stored or echoed in errors."""
+"""Heartfelt's HTTP API (FastAPI). Message text is never logged, stored, or echoed in errors or metrics."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
+import structlog
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_fastapi_instrumentator import Instrumentator
+from slowapi.errors import RateLimitExceeded
+from slowapi.middleware import SlowAPIMiddleware
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service import __version__
 from service.analyzer import Analyzer, InvalidTextError, check_text
+from service.api_schemas import (
+    AnalyzeRequest,
+    BatchRequest,
+    BatchResponse,
+    BatchResult,
+    ErrorBody,
+    ErrorDetail,
+    Info,
+)
 from service.labels import LABELS
-from service.schemas import Analysis
+from service.middleware import BodyLimitMiddleware
+from service.observability import Metrics
+from service.rewriter import Rewriter
+from service.schemas import Analysis, RewriteResult
+from service.security import api_key_guard, build_limiter
 from service.settings import Settings, get_settings
 
-log = logging.getLogger("heartfelt.api")
+log = structlog.get_logger("heartfelt.api")
+
+ERROR_TYPES = {
+    400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
+    413: "payload_too_large", 415: "unsupported_media_type", 429: "rate_limited", 503: "not_ready",
+}  # fmt: skip
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": kind} for code, kind in ERROR_TYPES.items() if code not in (400, 404, 405)
+} | {422: {"model": ErrorBody, "description": "invalid_request or invalid_text"}}
+WARMUP_TEXT = "I'm sorry I missed your call. I'll ring you tonight."
 
 
-class ErrorDetail(BaseModel):
-    type: str
-    message: str
+def error_response(status: int, kind: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"type": kind, "message": message}}, status_code=status)
 
 
-class ErrorBody(BaseModel):
-    error: ErrorDetail
+class Runtime:
+    """What the lifespan loads: the rewrite engine (which holds the analyzer), and readiness."""
 
-
-class AnalyzeRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    text: str = Field(description="The message to analyze. Offsets in the answer are code-point indices into it.")
-
-
-class BatchItem(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    id: str | int = Field(description="Your identifier, echoed back.")
-    text: str
-
-
-class BatchRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    items: list[BatchItem] = Field(min_length=1)
-
-
-class BatchResult(BaseModel):
-    id: str | int
-    result: Analysis | None = None
-    error: ErrorDetail | None = None
-
-
-class BatchResponse(BaseModel):
-    results: list[BatchResult]
-
-
-class Info(BaseModel):
-    name: str
-    version: str
-    service_version: str
-    labels: list[str]
-    thresholds: dict[str, float]
-    max_text_length: int
-    max_batch_items: int
-    offsets: str = "Unicode code points (JavaScript: count with Array.from(text), not text.length)"
-
-
-class State:
-    analyzer: Analyzer | None = None
+    rewriter: Rewriter | None = None
     ready: bool = False
 
 
-ERRORS = {code: {"model": ErrorBody} for code in (401, 413, 415, 422, 429, 503)}
-
-
-def _error(status: int, kind: str, message: str) -> JSONResponse:
-    return JSONResponse(
-        {"error": {"type": kind, "message": message}}, status_code=status, headers={"Cache-Control": "no-store"}
-    )
-
-
-def create_app(settings: Settings | None = None, analyzer: Analyzer | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, rewriter: Rewriter | None = None) -> FastAPI:
+    """Build the app. Tests pass a preloaded ``rewriter``; otherwise the lifespan loads one from settings."""
     settings = settings or get_settings()
-    state = State()
+    runtime = Runtime()
+    metrics = Metrics()
+    limiter = build_limiter(settings)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from service.loader import load_analyzer
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        from service.loader import load_rewriter
 
-        state.analyzer = analyzer or await asyncio.to_thread(load_analyzer, settings)
-        await asyncio.to_thread(state.analyzer.analyze, "I'm sorry. I'll call you tonight.")  # warm-up
-        state.ready = True
+        runtime.rewriter = rewriter or await asyncio.to_thread(load_rewriter, settings)
+        await asyncio.to_thread(runtime.rewriter.rewrite, WARMUP_TEXT)
+        runtime.ready = True
+        log.info("ready", model=runtime.rewriter.analyzer.model_ref.version)
         yield
-        state.ready = False
+        runtime.ready = False
 
     app = FastAPI(
         title="Heartfelt",
         version=__version__,
-        description="Emotion-aware reflection for apology messages. Offsets are Unicode code-point indices.",
+        summary="Emotion-aware reflection for apology messages.",
+        description=(
+            "Flags vague, defensive and dismissive phrases and recognises strengths. All offsets are Unicode "
+            "code-point indices into the submitted text (JavaScript: use `Array.from(text)`, whose indices "
+            "count code points, not `text.length`, which counts UTF-16 units). Errors share one shape: "
+            '`{"error": {"type": ..., "message": ...}}`.'
+        ),
         lifespan=lifespan,
     )
+    app.state.limiter = limiter
 
-    def ready_analyzer() -> Analyzer:
-        if not state.ready or state.analyzer is None:
+    def ready_rewriter() -> Rewriter:
+        if not runtime.ready or runtime.rewriter is None:
             raise StarletteHTTPException(503, "the model is still loading")
-        return state.analyzer
+        return runtime.rewriter
 
-    AnalyzerDep = Annotated[Analyzer, Depends(ready_analyzer)]
+    def ready_analyzer(rewriter: Annotated[Rewriter, Depends(ready_rewriter)]) -> Analyzer:
+        return rewriter.analyzer
 
-    @app.middleware("http")
-    async def access_log(request: Request, call_next: Any):
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        started = time.perf_counter()
-        response = await call_next(request)
-        response.headers.setdefault("Cache-Control", "no-store")
-        response.headers["X-Request-ID"] = request_id
-        log.info(
-            "request",
-            extra={"request_id": request_id, "route": request.url.path, "status": response.status_code,
-                   "latency_ms": round((time.perf_counter() - started) * 1000, 2)},
-        )  # fmt: skip
-        return response
+    ReadyRewriter = Annotated[Rewriter, Depends(ready_rewriter)]
+    ReadyAnalyzer = Annotated[Analyzer, Depends(ready_analyzer)]
+    guarded = [Depends(api_key_guard(settings))]
 
+    # ---- errors: one shape, never the submitted text ----
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        kinds = {404: "not_found", 405: "method_not_allowed", 503: "not_ready"}
-        return _error(exc.status_code, kinds.get(exc.status_code, "http_error"), str(exc.detail))
+        return error_response(exc.status_code, ERROR_TYPES.get(exc.status_code, "http_error"), str(exc.detail))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        # Describe where the body is wrong, never what it contained.
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
-        return _error(422, "invalid_request", f"{where}: {first.get('msg', 'invalid value')}")
+        return error_response(422, "invalid_request", f"{where}: {first.get('msg', 'invalid value')}")
 
     @app.exception_handler(InvalidTextError)
     async def invalid_text(_: Request, exc: InvalidTextError) -> JSONResponse:
-        return _error(422, "invalid_text", str(exc))
+        return error_response(422, "invalid_text", str(exc))
+
+    @app.exception_handler(RateLimitExceeded)
+    async def rate_limited(_: Request, exc: RateLimitExceeded) -> JSONResponse:
+        return error_response(429, "rate_limited", f"rate limit exceeded ({exc.detail}); retry later")
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled error", extra={"error_type": type(exc).__name__})
-        return _error(500, "internal_error", "the server failed to handle this request")
+        log.error("unhandled_error", error_type=type(exc).__name__)
+        return error_response(500, "internal_error", "the server failed to handle this request")
 
+    # ---- middleware (the last added runs first) ----
+    @app.middleware("http")
+    async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        request_id = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        content_type = request.headers.get("content-type", "")
+        if request.method == "POST" and content_type.split(";")[0].strip().lower() != "application/json":
+            response: Response = error_response(415, "unsupported_media_type", "send the body as application/json")
+        else:
+            response = await call_next(request)
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["X-Request-ID"] = request_id
+        log.info("request", route=request.url.path, method=request.method, status=response.status_code,
+                 latency_ms=round((time.perf_counter() - started) * 1000, 2))  # fmt: skip
+        return response
+
+    # HTTP request metrics by route template (never paths with data, never bodies), in the app's registry.
+    Instrumentator(registry=metrics.registry, excluded_handlers=["/metrics"]).instrument(app)
+    app.add_middleware(SlowAPIMiddleware)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_origin_regex=settings.cors_origin_regex or None,
+        allow_methods=["GET", "POST"],
+        allow_headers=["Content-Type", "Authorization", "X-API-Key", "X-Request-ID"],
+        max_age=600,
+    )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+
+    # ---- routes ----
     @app.get("/livez", tags=["health"])
-    async def livez() -> dict[str, str]:
+    @limiter.exempt
+    async def livez(request: Request) -> dict[str, str]:
         return {"status": "alive"}
 
     @app.get("/readyz", tags=["health"], responses={503: {"model": ErrorBody}})
-    async def readyz(_: AnalyzerDep) -> dict[str, str]:
+    @limiter.exempt
+    async def readyz(request: Request, _: ReadyAnalyzer) -> dict[str, str]:
         return {"status": "ready"}
 
-    @app.get("/v1/info", response_model=Info, tags=["model"], responses={503: {"model": ErrorBody}})
-    async def info(analyzer: AnalyzerDep) -> Info:
+    @app.get("/metrics", tags=["health"], response_class=Response)
+    @limiter.exempt
+    async def prometheus_metrics(request: Request) -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/v1/info", response_model=Info, tags=["model"], dependencies=guarded, responses=ERROR_RESPONSES)
+    async def info(request: Request, analyzer: ReadyAnalyzer) -> Info:
         meta = analyzer.classifier.info
         return Info(
             name=meta.name,
@@ -167,30 +188,57 @@ def create_app(settings: Settings | None = None, analyzer: Analyzer | None = Non
             thresholds=meta.thresholds,
             max_text_length=settings.max_text_length,
             max_batch_items=settings.max_batch_items,
+            max_body_bytes=settings.max_body_bytes,
         )
 
-    @app.post("/v1/analyze", response_model=Analysis, tags=["analyze"], responses=ERRORS)
-    async def analyze(body: AnalyzeRequest, analyzer: AnalyzerDep) -> Analysis:
-        return await asyncio.to_thread(analyzer.analyze, body.text)
+    async def timed(route: str, work: Callable[[], Any]) -> Any:
+        started = time.perf_counter()
+        result = await asyncio.to_thread(work)  # off the event loop: health checks stay responsive
+        metrics.inference_seconds.labels(route=route).observe(time.perf_counter() - started)
+        return result
 
-    @app.post("/v1/analyze/batch", response_model=BatchResponse, tags=["analyze"], responses=ERRORS)
-    async def analyze_batch(body: BatchRequest, analyzer: AnalyzerDep) -> BatchResponse:
+    def count(route: str, analyses: list[Analysis]) -> None:
+        metrics.messages.labels(route=route).inc(len(analyses))
+        for analysis in analyses:
+            for flag in analysis.flags:
+                metrics.flags.labels(pattern=flag.pattern).inc()
+
+    @app.post("/v1/analyze", response_model=Analysis, tags=["analyze"], dependencies=guarded,
+              responses=ERROR_RESPONSES)  # fmt: skip
+    async def analyze(request: Request, body: AnalyzeRequest, analyzer: ReadyAnalyzer) -> Analysis:
+        structlog.contextvars.bind_contextvars(text_chars=len(body.text))
+        check_text(body.text, analyzer.max_length)
+        analysis = await timed("analyze", lambda: analyzer.analyze(body.text))
+        count("analyze", [analysis])
+        return analysis
+
+    @app.post("/v1/analyze/batch", response_model=BatchResponse, tags=["analyze"], dependencies=guarded,
+              responses=ERROR_RESPONSES)  # fmt: skip
+    async def analyze_batch(request: Request, body: BatchRequest, analyzer: ReadyAnalyzer) -> BatchResponse:
         if len(body.items) > settings.max_batch_items:
-            return _error(422, "invalid_request", f"items: at most {settings.max_batch_items} items per batch")
-        results: list[BatchResult] = []
-        good: list[tuple[int, str]] = []
+            raise RequestValidationError([{"loc": ("items",), "msg": f"at most {settings.max_batch_items} items"}])
+        results, good = [], []
         for i, item in enumerate(body.items):
             try:
-                analyzer_text = check_text(item.text, analyzer.max_length)
-            except InvalidTextError as exc:
+                good.append((i, check_text(item.text, analyzer.max_length)))
+                results.append(BatchResult(id=item.id))
+            except InvalidTextError as exc:  # one bad item does not fail the others
                 results.append(BatchResult(id=item.id, error=ErrorDetail(type="invalid_text", message=str(exc))))
-                continue
-            results.append(BatchResult(id=item.id))
-            good.append((i, analyzer_text))
-        analyses = await asyncio.to_thread(analyzer.analyze_many, [t for _, t in good])
+        structlog.contextvars.bind_contextvars(items=len(body.items), text_chars=sum(len(t) for _, t in good))
+        analyses = await timed("batch", lambda: analyzer.analyze_many([t for _, t in good]))
         for (i, _), analysis in zip(good, analyses, strict=True):
             results[i].result = analysis
+        count("batch", analyses)
         return BatchResponse(results=results)
+
+    @app.post("/v1/rewrite", response_model=RewriteResult, tags=["rewrite"], dependencies=guarded,
+              responses=ERROR_RESPONSES)  # fmt: skip
+    async def rewrite(request: Request, body: AnalyzeRequest, rewriter: ReadyRewriter) -> RewriteResult:
+        structlog.contextvars.bind_contextvars(text_chars=len(body.text))
+        check_text(body.text, rewriter.analyzer.max_length)
+        result = await timed("rewrite", lambda: rewriter.rewrite(body.text))
+        metrics.messages.labels(route="rewrite").inc()
+        return result
 
     return app
 
@@ -198,5 +246,8 @@ def create_app(settings: Settings | None = None, analyzer: Analyzer | None = Non
 def __getattr__(name: str) -> Any:
     # `uvicorn service.api:app` builds the app on first access, so importing this module stays cheap.
     if name == "app":
+        from service.observability import configure_logging
+
+        configure_logging(json_lines=get_settings().log_json)
         return create_app()
     raise AttributeError(name)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from service.labels import LABELS
+from service.labels import FLAG_LABELS, LABELS
 
 METADATA_FILE = "heartfelt.json"
 MAX_LENGTH = 128  # tokens of unit + neighbours; units are sentences, so this is rarely reached
@@ -62,13 +62,24 @@ class TorchClassifier:
             labels=labels,
             thresholds={label: float(meta["thresholds"][label]) for label in labels},
         )
+        self.hidden_size = int(self.model.config.hidden_size)
+        gate = meta.get("conflict_gate")
+        self.gate = (
+            (np.asarray(gate["weights"], dtype=np.float32), float(gate["bias"]), float(gate["threshold"]))
+            if gate
+            else None
+        )
         self.threshold_vector = np.array([self.info.thresholds[label] for label in labels], dtype=np.float32)
 
     def predict_proba(self, units: list[str], contexts: list[str], batch_size: int = 64) -> np.ndarray:
         """Sigmoid probabilities, shape ``(len(units), len(LABELS))``; one forward pass per batch."""
+        return self.predict(units, contexts, batch_size)[0]
+
+    def predict(self, units: list[str], contexts: list[str], batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities and L2-normalised unit embeddings (the pooled vectors) from the same pass."""
         if not units:
-            return np.zeros((0, len(LABELS)), dtype=np.float32)
-        out = []
+            return np.zeros((0, len(LABELS)), dtype=np.float32), np.zeros((0, self.hidden_size), dtype=np.float32)
+        probas, vectors = [], []
         with self._torch.inference_mode():
             for i in range(0, len(units), batch_size):
                 enc = self.tokenizer(
@@ -80,9 +91,25 @@ class TorchClassifier:
                     return_tensors="pt",
                 )
                 logits = self.model(**enc).logits
-                out.append(self._torch.sigmoid(logits).numpy())
-        return np.concatenate(out).astype(np.float32)
+                probas.append(self._torch.sigmoid(logits).numpy())
+                vectors.append(self._torch.nn.functional.normalize(self.model.last_pooled, dim=-1).numpy())
+        return np.concatenate(probas).astype(np.float32), np.concatenate(vectors).astype(np.float32)
 
-    def decide(self, proba: np.ndarray) -> np.ndarray:
-        """Boolean label decisions from probabilities and the tuned thresholds."""
-        return proba >= self.threshold_vector
+    def conflict_scores(self, vectors: np.ndarray) -> np.ndarray:
+        """How much each unit reads as part of an interpersonal conflict (a logistic gate on the embeddings)."""
+        if self.gate is None:
+            return np.ones(len(vectors), dtype=np.float32)
+        weights, bias, _ = self.gate
+        return (1.0 / (1.0 + np.exp(-(vectors @ weights + bias)))).astype(np.float32)
+
+    def decide(self, proba: np.ndarray, vectors: np.ndarray | None = None) -> np.ndarray:
+        """Label decisions: each label's probability against its tuned threshold.
+
+        A flag also needs the unit to read as interpersonal conflict (when the model has a conflict
+        gate and embeddings are given): everyday text that merely shares a pattern's wording
+        ("calm down the heat", "you made me laugh") should not be flagged on wording alone.
+        """
+        decided = proba >= self.threshold_vector
+        if self.gate is not None and vectors is not None:
+            decided[:, : len(FLAG_LABELS)] &= (self.conflict_scores(vectors) >= self.gate[2])[:, None]
+        return decided

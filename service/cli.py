@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 from rich.text import Text
 
 from service.analyzer import Analyzer, InvalidTextError, check_text
 from service.classifier import ModelNotFoundError
-from service.schemas import Analysis
+from service.schemas import Analysis, RewriteResult
+
+if TYPE_CHECKING:
+    from service.rewriter import Rewriter
 
 app = typer.Typer(help="Heartfelt: see how an apology is likely to land before you send it.", no_args_is_help=True)
 out = Console()
@@ -39,6 +44,38 @@ def _analyzer(model: Path | None) -> Analyzer:
         return load_analyzer(settings)
     except ModelNotFoundError as exc:
         raise _fail(str(exc), 1) from None
+
+
+def _rewriter(model: Path | None) -> Rewriter:
+    from service.loader import load_rewriter
+    from service.settings import Settings
+
+    settings = Settings(model_path=model) if model else Settings()
+    try:
+        return load_rewriter(settings)
+    except ModelNotFoundError as exc:
+        raise _fail(str(exc), 1) from None
+
+
+def _print_rewrite(result: RewriteResult) -> None:
+    shown = Text(result.rewrite)
+    for hole in result.placeholders:
+        shown.stylize("bold cyan", hole.start, hole.end)
+    out.print(shown)
+    if result.edits:
+        out.print("\n[bold]changed[/]")
+    for edit in result.edits:
+        out.print(f"  ({edit.strategy}, was {edit.pattern}) “{edit.original.strip()}” → “{edit.replacement.strip()}”",
+                  highlight=False)  # fmt: skip
+    if result.placeholders:
+        out.print("\n[bold]fill in[/] " + ", ".join(f"[{h.hint}]" for h in result.placeholders), highlight=False)
+    if result.additions:
+        out.print("\n[bold]you could add[/]")
+    for add in result.additions:
+        out.print(f"  ({add.strength}) {add.text}", highlight=False)
+    for flag in result.analysis.flags:
+        out.print(f"[bold red]still reads as {flag.pattern}[/]: “{flag.text}”", highlight=False)
+    out.print(f"\n[bold]score {result.analysis.score}/100[/] — {result.analysis.summary}", highlight=False)
 
 
 def _print_human(text: str, analysis: Analysis) -> None:
@@ -88,17 +125,19 @@ def _jsonl_items(max_length: int):
             yield number, obj.get("id"), None, str(exc)
 
 
-def _run_jsonl(analyzer: Analyzer) -> int:
+def _run_jsonl(max_length: int, process: Callable[[list[str]], Sequence[BaseModel]]) -> int:
+    """Answer {id, text} JSON lines in order, a batch at a time; a bad line gets an error object, not a crash."""
     failures = 0
     pending: list[tuple[Any, str]] = []
 
     def flush() -> None:
-        for (item_id, _), analysis in zip(pending, analyzer.analyze_many([t for _, t in pending]), strict=True):
-            print(json.dumps({"id": item_id, **analysis.model_dump()}, ensure_ascii=False), flush=False)
+        if pending:
+            for (item_id, _), result in zip(pending, process([t for _, t in pending]), strict=True):
+                print(json.dumps({"id": item_id, **result.model_dump()}, ensure_ascii=False), flush=False)
         pending.clear()
         sys.stdout.flush()
 
-    for number, item_id, text, error in _jsonl_items(analyzer.max_length):
+    for number, item_id, text, error in _jsonl_items(max_length):
         if error is not None:
             flush()  # keep output in input order
             failures += 1
@@ -123,7 +162,8 @@ def analyze(
 ) -> None:
     """Show where a draft sounds vague, defensive or dismissive, and what it already does well."""
     if jsonl:
-        raise typer.Exit(_run_jsonl(_analyzer(model)))
+        analyzer = _analyzer(model)
+        raise typer.Exit(_run_jsonl(analyzer.max_length, analyzer.analyze_many))
     message = _read_text(text)
     analyzer = _analyzer(model)
     try:
@@ -134,6 +174,31 @@ def analyze(
         print(analysis.model_dump_json())
     else:
         _print_human(message, analysis)
+
+
+@app.command()
+def rewrite(
+    text: Annotated[str | None, typer.Argument(help="The message to revise ('-' or nothing: read stdin).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
+    jsonl: Annotated[
+        bool, typer.Option("--jsonl", help="Read {id, text} JSON lines on stdin; write one result per line.")
+    ] = False,
+    model: ModelOption = None,
+) -> None:
+    """Suggest a revised draft: flagged phrases rewritten and verified, placeholders where a fact is missing."""
+    if jsonl:
+        rewriter = _rewriter(model)
+        raise typer.Exit(_run_jsonl(rewriter.analyzer.max_length, rewriter.rewrite_many))
+    message = _read_text(text)
+    rewriter = _rewriter(model)
+    try:
+        result = rewriter.rewrite(message)
+    except InvalidTextError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        print(result.model_dump_json())
+    else:
+        _print_rewrite(result)
 
 
 @app.command()
@@ -183,7 +248,13 @@ def serve(
     from service.settings import get_settings
 
     settings = get_settings()
-    uvicorn.run("service.api:app", host=host or settings.host, port=port or settings.port, log_config=None)
+    uvicorn.run(
+        "service.api:app",
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=settings.workers,
+        log_config=None,  # service.observability configures logging
+    )
 
 
 def main() -> None:

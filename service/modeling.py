@@ -39,6 +39,7 @@ class HeartfeltClassifier(BertPreTrainedModel):
         mask = keep.unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
         logits = self.classifier(self.dropout(pooled))
+        self.last_pooled = pooled  # read by the classifier wrapper for embedding similarity
         loss = None
         if labels is not None:
             loss = nn.functional.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))

@@ -51,3 +51,33 @@ class Analysis(BaseModel):
     score: int = Field(ge=0, le=100, description="How accountable and validating the message is (see README).")
     summary: str
     model: ModelRef
+
+
+class Edit(BaseModel):
+    start: int = Field(ge=0, description="Code-point offset into the original text.")
+    end: int = Field(ge=0, description="Code-point offset just past the replaced part of the original text.")
+    original: str = Field(description="Exactly original[start:end].")
+    replacement: str = Field(description="What stands in its place in the rewrite (may be empty).")
+    pattern: Pattern = Field(description="The flag this edit answers.")
+    strategy: str = Field(description="The idea behind the edit, in a few words.")
+
+
+class Placeholder(BaseModel):
+    start: int = Field(ge=0, description="Code-point offset into the rewrite.")
+    end: int = Field(ge=0, description="Code-point offset just past the closing bracket, in the rewrite.")
+    hint: str = Field(description="What the writer should put there.")
+
+
+class Addition(BaseModel):
+    text: str = Field(description="A sentence the writer may add; it is not inserted.")
+    strength: Strength = Field(description="The strength the message lacks and this sentence would add.")
+
+
+class RewriteResult(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"description": "A revised draft and how it was made."})
+
+    rewrite: str
+    edits: list[Edit]
+    placeholders: list[Placeholder]
+    additions: list[Addition]
+    analysis: Analysis = Field(description="The analyzer's reading of the rewrite.")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL_DIR = PROJECT_ROOT / "models" / "heartfelt-minilm"
@@ -22,6 +23,26 @@ class Settings(BaseSettings):
     max_batch_items: int = Field(64, ge=1, description="Most items in one /v1/analyze/batch request.")
     threads: int | None = Field(None, ge=1, description="Torch intra-op threads; unset uses torch's default.")
     log_json: bool = Field(False, description="Write logs as JSON lines instead of console text.")
+    max_body_bytes: int = Field(65_536, ge=1024, description="Largest request body accepted, in bytes (413 above).")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Extra allowed CORS origins, comma-separated."
+    )
+    cors_origin_regex: str = Field(
+        r"^https?://(localhost|127\.0\.0\.1)(:\d+)?$",
+        description="Allowed CORS origins as a regex, e.g. ^chrome-extension://<id>$ for a browser extension.",
+    )
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated API keys; empty turns authentication off."
+    )
+    rate_limit: str = Field("", description='Per-client limit such as "60/minute"; empty turns it off.')
+    workers: int = Field(1, ge=1, description="Uvicorn worker processes.")
+
+    @field_validator("cors_origins", "api_keys", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
 
 
 @lru_cache(maxsize=1)

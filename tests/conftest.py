@@ -25,7 +25,9 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from training.train import TrainConfig, train
 
     out = tmp_path_factory.mktemp("tiny-model")
-    train(TrainConfig(output_dir=out, epochs=TINY_EPOCHS, max_train_units=TINY_TRAIN_UNITS, write_card=False))
+    config = TrainConfig(output_dir=out, epochs=TINY_EPOCHS, max_train_units=TINY_TRAIN_UNITS)
+    config.write_card = config.measure_realworld = False
+    train(config)
     return out
 
 
@@ -35,6 +37,16 @@ def tiny_analyzer(tiny_model_dir: Path):
     from service.classifier import TorchClassifier
 
     return Analyzer(TorchClassifier(tiny_model_dir), max_length=5000)
+
+
+@pytest.fixture(scope="session")
+def tiny_rewriter(tiny_analyzer):
+    """The rewrite engine on the tiny model, wired to fill the analyzer's suggestions (as in serving)."""
+    from service.rewriter import Rewriter
+
+    rewriter = Rewriter(tiny_analyzer)
+    tiny_analyzer.suggest = rewriter.fill_suggestions
+    return rewriter
 
 
 @pytest.fixture(scope="session")

@@ -38,12 +38,15 @@ def test_one_forward_pass_per_message(tiny_analyzer):
     class Counting:
         info = real.info
 
-        def predict_proba(self, units, contexts):
+        def predict(self, units, contexts):
             calls.append(len(units))
-            return real.predict_proba(units, contexts)
+            return real.predict(units, contexts)
 
-        def decide(self, proba):
-            return real.decide(proba)
+        def predict_proba(self, units, contexts):
+            return self.predict(units, contexts)[0]
+
+        def decide(self, proba, vectors=None):
+            return real.decide(proba, vectors)
 
     Analyzer(Counting()).analyze("One. Two, but three. Four; five.")
     assert calls == [5]

@@ -1,5 +1,8 @@
 """The HTTP API through FastAPI's TestClient, with a real (tiny) model behind it."""
 
+import json
+import logging
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -8,38 +11,100 @@ from service.schemas import Analysis
 from service.settings import Settings
 
 
+def make_client(rewriter, model_dir, **overrides) -> TestClient:
+    return TestClient(create_app(Settings(model_path=model_dir, **overrides), rewriter=rewriter))
+
+
 @pytest.fixture(scope="module")
-def client(tiny_analyzer, tiny_model_dir):
-    app = create_app(Settings(model_path=tiny_model_dir, max_batch_items=4), analyzer=tiny_analyzer)
-    with TestClient(app) as c:
+def client(tiny_rewriter, tiny_model_dir):
+    with make_client(tiny_rewriter, tiny_model_dir, max_batch_items=4, max_body_bytes=2048) as c:
         yield c
 
 
-def test_health_and_info(client):
+def assert_error(response, status: int, kind: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.json() == {"error": {"type": kind, "message": response.json()["error"]["message"]}}
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_health_info_and_openapi(client):
     assert client.get("/livez").json() == {"status": "alive"}
-    assert client.get("/readyz").status_code == 200
+    assert client.get("/readyz").json() == {"status": "ready"}
     info = client.get("/v1/info").json()
     assert info["name"] == "heartfelt-minilm" and len(info["labels"]) == 10
-    assert info["max_batch_items"] == 4 and info["max_text_length"] == 5000
+    assert info["max_batch_items"] == 4 and info["max_text_length"] == 5000 and info["max_body_bytes"] == 2048
+    spec = client.get("/openapi.json").json()
+    responses = spec["paths"]["/v1/analyze"]["post"]["responses"]
+    assert {"413", "415", "422", "429", "401", "503"} <= set(responses)
+    assert responses["413"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorBody")
 
 
 def test_analyze_returns_the_contract_and_no_store(client):
-    r = client.post("/v1/analyze", json={"text": "Sorry if you were hurt. I'll call you at 8."})
+    text = "Sorry if you were hurt 💔. I'll call you at 8."
+    r = client.post("/v1/analyze", json={"text": text})
     assert r.status_code == 200
-    assert r.headers["cache-control"] == "no-store"
-    Analysis.model_validate(r.json())
+    assert r.headers["cache-control"] == "no-store" and r.headers["x-request-id"]
+    analysis = Analysis.model_validate(r.json())
+    for span in [*analysis.flags, *analysis.strengths]:
+        assert text[span.start : span.end] == span.text
 
 
 @pytest.mark.parametrize(
     "body",
-    [{"text": ""}, {"text": "   "}, {"text": 5}, {"text": "hi", "extra": 1}, {}, {"text": "x" * 5001}],
+    [
+        {"text": ""},
+        {"text": "   \n"},
+        {"text": 5},
+        {"text": None},
+        {"text": "hi", "extra": 1},
+        {},
+        [],
+        {"text": "x" * 1900},
+    ],
 )
-def test_bad_bodies_get_one_error_shape(client, body):
+def test_bad_bodies_are_422_in_one_shape(client, body):
     r = client.post("/v1/analyze", json=body)
-    assert r.status_code == 422
-    error = r.json()["error"]
-    assert set(error) == {"type", "message"}
-    assert "xxxx" not in error["message"]
+    assert_error(r, 422, r.json()["error"]["type"])
+    assert r.json()["error"]["type"] in {"invalid_request", "invalid_text"}
+    assert "xxxx" not in r.text
+
+
+def test_text_over_the_length_limit_is_422(tiny_rewriter, tiny_model_dir):
+    with make_client(tiny_rewriter, tiny_model_dir, max_text_length=10) as c:
+        assert_error(c.post("/v1/analyze", json={"text": "this is more than ten"}), 422, "invalid_text")
+
+
+def test_body_over_the_byte_limit_is_413_before_parsing(client):
+    assert_error(client.post("/v1/analyze", json={"text": "a" * 3000}), 413, "payload_too_large")
+
+    def chunks():  # no Content-Length: the limit is enforced while the body streams in
+        yield b'{"text": "'
+        for _ in range(10):
+            yield b"a" * 500
+        yield b'"}'
+
+    r = client.post("/v1/analyze", content=chunks(), headers={"content-type": "application/json"})
+    assert_error(r, 413, "payload_too_large")
+
+
+def test_non_json_is_415(client):
+    r = client.post("/v1/analyze", content="text=hi", headers={"content-type": "text/plain"})
+    assert_error(r, 415, "unsupported_media_type")
+    assert_error(client.post("/v1/analyze", content=b"{}"), 415, "unsupported_media_type")
+
+
+def test_malformed_json_and_unicode(client):
+    assert_error(
+        client.post("/v1/analyze", content=b'{"text": ', headers={"content-type": "application/json"}),
+        422,
+        "invalid_request",
+    )
+    for text in ["مرحبا، أنا آسف", "e\u0301 combining", "nul \u0000 inside", "\u202eRTL override", "🙏🏽👨‍👩‍👧"]:
+        r = client.post("/v1/analyze", json={"text": text})
+        assert r.status_code == 200, text
+    lone = b'{"text": "broken \\ud800 surrogate"}'
+    r = client.post("/v1/analyze", content=lone, headers={"content-type": "application/json"})
+    assert r.status_code in (200, 422) and r.status_code != 500
 
 
 def test_batch_answers_in_order_and_isolates_bad_items(client):
@@ -53,12 +118,105 @@ def test_batch_answers_in_order_and_isolates_bad_items(client):
     Analysis.model_validate(results[2]["result"])
 
 
-def test_batch_limit(client):
-    items = [{"id": i, "text": "hello"} for i in range(5)]
-    r = client.post("/v1/analyze/batch", json={"items": items})
-    assert r.status_code == 422 and "at most 4" in r.json()["error"]["message"]
+def test_batch_limits(client):
+    r = client.post("/v1/analyze/batch", json={"items": [{"id": i, "text": "hello"} for i in range(5)]})
+    assert_error(r, 422, "invalid_request")
+    assert "at most 4" in r.json()["error"]["message"]
+    assert_error(client.post("/v1/analyze/batch", json={"items": []}), 422, "invalid_request")
 
 
-def test_unknown_route_uses_the_error_shape(client):
-    r = client.get("/nope")
-    assert r.status_code == 404 and r.json()["error"]["type"] == "not_found"
+def test_unknown_route_and_method(client):
+    assert_error(client.get("/nope"), 404, "not_found")
+    assert_error(client.get("/v1/analyze"), 405, "method_not_allowed")
+
+
+def test_not_ready_until_the_lifespan_has_warmed_up(tiny_rewriter, tiny_model_dir):
+    app = create_app(Settings(model_path=tiny_model_dir), rewriter=tiny_rewriter)
+    cold = TestClient(app)  # no `with`: the lifespan has not run
+    assert_error(cold.get("/readyz"), 503, "not_ready")
+    assert_error(cold.post("/v1/analyze", json={"text": "hello"}), 503, "not_ready")
+    assert cold.get("/livez").status_code == 200
+
+
+def test_api_keys(tiny_rewriter, tiny_model_dir):
+    with make_client(tiny_rewriter, tiny_model_dir, api_keys=["k-one", "k-two"]) as c:
+        assert_error(c.post("/v1/analyze", json={"text": "hi"}), 401, "unauthorized")
+        assert_error(c.post("/v1/analyze", json={"text": "hi"}, headers={"x-api-key": "nope"}), 401, "unauthorized")
+        assert c.post("/v1/analyze", json={"text": "hi"}, headers={"x-api-key": "k-two"}).status_code == 200
+        assert c.get("/v1/info", headers={"authorization": "Bearer k-one"}).status_code == 200
+        assert c.get("/livez").status_code == 200  # health stays open for orchestrators
+
+
+def test_rate_limit(tiny_rewriter, tiny_model_dir):
+    with make_client(tiny_rewriter, tiny_model_dir, rate_limit="3/minute") as c:
+        codes = [c.post("/v1/analyze", json={"text": "hi there"}).status_code for _ in range(4)]
+        assert codes == [200, 200, 200, 429]
+        assert_error(c.post("/v1/analyze", json={"text": "hi"}), 429, "rate_limited")
+        assert c.get("/livez").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("origin", "allowed"),
+    [
+        ("http://localhost:3000", True),
+        ("http://127.0.0.1", True),
+        ("chrome-extension://abcdefghijklmnop", True),
+        ("moz-extension://1234-5678", True),
+        ("https://evil.example", False),
+        ("chrome-extension://someoneelse", False),
+    ],
+)
+def test_cors_preflight(tiny_rewriter, tiny_model_dir, origin, allowed):
+    regex = (
+        r"^(https?://(localhost|127\.0\.0\.1)(:\d+)?|chrome-extension://abcdefghijklmnop|moz-extension://1234-5678)$"
+    )
+    with make_client(tiny_rewriter, tiny_model_dir, cors_origin_regex=regex) as c:
+        r = c.options("/v1/analyze", headers={"origin": origin, "access-control-request-method": "POST",
+                                              "access-control-request-headers": "content-type"})  # fmt: skip
+        assert (r.headers.get("access-control-allow-origin") == origin) is allowed
+
+
+def test_default_cors_allows_only_local_origins(client):
+    r = client.options(
+        "/v1/analyze", headers={"origin": "https://site.example", "access-control-request-method": "POST"}
+    )
+    assert "access-control-allow-origin" not in r.headers
+
+
+def test_metrics_count_flags_and_never_hold_text(client):
+    marker = "zebra-marker-4417"
+    client.post("/v1/analyze", json={"text": f"Sorry if you were upset {marker}, but you started it."})
+    body = client.get("/metrics").text
+    assert "heartfelt_inference_seconds_bucket" in body and 'heartfelt_flags_total{pattern="blame"}' in body
+    assert marker not in body
+
+
+def test_message_text_never_reaches_the_logs(client, caplog, capsys):
+    from service.observability import configure_logging
+
+    configure_logging(json_lines=True, level=logging.DEBUG)
+    marker = "private-marker-90210"
+    with caplog.at_level(logging.DEBUG):
+        client.post("/v1/analyze", json={"text": f"I lied to you about {marker}. I'm sorry."})
+        client.post("/v1/analyze", json={"text": f"{marker} " * 400})  # 413
+        client.post("/v1/analyze", json={"text": marker, "oops": marker})  # 422
+        client.post("/v1/analyze/batch", json={"items": [{"id": 1, "text": marker}, {"id": 2, "text": " "}]})
+    captured = capsys.readouterr()
+    everything = (
+        caplog.text + captured.out + captured.err + json.dumps([r.__dict__ for r in caplog.records], default=str)
+    )
+    assert "request" in everything  # the access log did run
+    assert marker not in everything
+
+
+def test_rewrite_route(client):
+    from service.schemas import RewriteResult
+
+    text = "I'm sorry if you were hurt. See you Sunday."
+    r = client.post("/v1/rewrite", json={"text": text})
+    assert r.status_code == 200, r.text
+    result = RewriteResult.model_validate(r.json())
+    for edit in result.edits:
+        assert text[edit.start : edit.end] == edit.original
+    assert "See you Sunday." in result.rewrite
+    assert_error(client.post("/v1/rewrite", json={"text": ""}), 422, "invalid_text")

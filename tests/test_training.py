@@ -35,18 +35,15 @@ def test_round_trip_gives_identical_probabilities(tiny_model_dir):
     np.testing.assert_allclose(a, b, atol=1e-6)
 
 
-@pytest.mark.parametrize(
-    ("sentence", "pattern"),
-    [
-        ("I'm sorry you feel that way about the whole thing.", "non_apology"),
-        ("Honestly you are being way too dramatic about a single text message.", "minimize"),
-        ("If you had answered your phone even once, none of this would have happened.", "blame"),
-    ],
-)
-def test_tiny_model_ranks_the_obvious_flag_first(tiny_model_dir, sentence, pattern):
-    proba = TorchClassifier(tiny_model_dir).predict_proba([sentence], [""])[0]
-    flags = {label: proba[LABELS.index(label)] for label in FLAG_LABELS}
-    assert max(flags, key=flags.get) == pattern
+def test_tiny_model_has_learned_the_obvious_cases(tiny_model_dir):
+    classifier = TorchClassifier(tiny_model_dir)
+    flagged = ["I'm sorry you feel that way about the whole thing.", "You made me do it, so this one is on you."]
+    everyday = ["The train leaves at nine from platform four.", "Preheat the oven to 200 degrees."]
+    proba = classifier.predict_proba(flagged + everyday, [""] * 4)
+    flag_max = proba[:, : len(FLAG_LABELS)].max(axis=1)
+    assert flag_max[:2].min() > flag_max[2:].max()
+    first = {label: proba[0, LABELS.index(label)] for label in FLAG_LABELS}
+    assert max(first, key=first.get) == "non_apology"
 
 
 def test_missing_model_gives_a_clear_error(tmp_path):

@@ -22,8 +22,9 @@ from training.dataset import UnitRow, load_corpus, split_rows, targets
 REALWORLD_PATH = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "realworld_clean_dev.tsv"
 
 
-def predict_rows(classifier, rows: list[UnitRow]) -> np.ndarray:
-    return classifier.predict_proba([r.text for r in rows], [r.context for r in rows])
+def predict_rows(classifier, rows: list[UnitRow]) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities and unit embeddings for corpus rows, in one batched pass."""
+    return classifier.predict([r.text for r in rows], [r.context for r in rows])
 
 
 def label_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
@@ -56,8 +57,8 @@ def clean_message_flag_rate(rows: list[UnitRow], y_pred: np.ndarray) -> tuple[fl
 
 def evaluate_split(classifier, examples: list[dict], split: str = "test") -> dict:
     rows = split_rows(examples, split)
-    proba = predict_rows(classifier, rows)
-    y_pred = classifier.decide(proba)
+    proba, vectors = predict_rows(classifier, rows)
+    y_pred = classifier.decide(proba, vectors)
     metrics = label_metrics(targets(rows), y_pred)
     rate, n_clean = clean_message_flag_rate(rows, y_pred)
     metrics.update(split=split, units=len(rows), clean_messages=n_clean, clean_message_flag_rate=rate)

@@ -20,7 +20,7 @@ def plot_pr_curves(classifier, examples: list[dict], out: Path) -> Path:
     from training.evaluate import predict_rows
 
     rows = split_rows(examples, "test")
-    y, proba = targets(rows), predict_rows(classifier, rows)
+    y, (proba, _) = targets(rows), predict_rows(classifier, rows)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
     for j, label in enumerate(LABELS):
         if y[:, j].sum() == 0:

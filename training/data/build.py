@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from training.data import CORPUS_PATH
-from training.data.pools import Sentence, dedupe, load_pools
+from training.data.pools import Sentence, dedupe, load_pools, normalise
 
 SEED = 13
 GROUP_COSINE = 0.90
@@ -59,9 +59,9 @@ def sentence_and_clause_texts(sentences: list[Sentence]) -> tuple[list[str], lis
     return texts, owners
 
 
-def union_owners(owners: list[int], node_groups: list[int], n: int) -> list[int]:
-    """Merge sentences whose texts (sentence or clause) fell into one near-duplicate group."""
-    first_owner: dict[int, int] = {}
+def union_owners(owners: list[int], n: int, *groupings: list) -> list[int]:
+    """Merge sentences whose texts (sentence or clause) share a group in any of ``groupings``."""
+    first_owner: dict[tuple, int] = {}
     parent = list(range(n))
 
     def find(i: int) -> int:
@@ -70,11 +70,13 @@ def union_owners(owners: list[int], node_groups: list[int], n: int) -> list[int]
             i = parent[i]
         return i
 
-    for owner, group in zip(owners, node_groups, strict=True):
-        if group in first_owner:
-            parent[find(owner)] = find(first_owner[group])
-        else:
-            first_owner[group] = owner
+    for k, grouping in enumerate(groupings):
+        for owner, group in zip(owners, grouping, strict=True):
+            key = (k, group)
+            if key in first_owner:
+                parent[find(owner)] = find(first_owner[key])
+            else:
+                first_owner[key] = owner
     return [find(i) for i in range(n)]
 
 
@@ -175,9 +177,9 @@ def build(out_path: Path = CORPUS_PATH) -> dict:
 
     sentences, dropped = dedupe(load_pools())
     texts, owners = sentence_and_clause_texts(sentences)
-    node_groups = near_duplicate_groups(embed(texts))
-    # a sentence and all its clauses share one group, so a near-twin clause can't cross splits either
-    groups = union_owners(owners, node_groups, len(sentences))
+    # a sentence and all its clauses share one group, so a near-twin clause can't cross splits either;
+    # texts equal after normalisation ("I messed up," / "i messed up;") are joined even below the cosine bar
+    groups = union_owners(owners, len(sentences), near_duplicate_groups(embed(texts)), [normalise(t) for t in texts])
     splits = assign_splits(sentences, groups)
     rng = random.Random(SEED)
     examples = []
