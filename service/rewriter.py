@@ -30,6 +30,7 @@ MAX_SUGGESTIONS = 3
 PHRASES_PER_UNIT = 6  # phrasebook entries tried per flagged unit, picked by similarity
 FIX_ROUNDS = 5  # re-analyses of a whole rewrite before a still-flagged edit falls back
 DROP_RANK = 0.6  # a dropped sentence loses the writer's words: only when nothing better verifies
+CLAUSE_DROP_RANK = 1.2  # but a "but I was tired" after a rewritten clause is best simply dropped
 _N_FLAGS = len(FLAG_LABELS)
 _WORD = re.compile(r"[A-Za-z][A-Za-z']*")
 
@@ -415,6 +416,7 @@ class Option:
     aim: str
     pattern: str
     kept: float = 0.0  # share of the unit's content words it keeps
+    keeps_act: bool = False  # it keeps the act the flagged sentence named (most of its words)
     ok: bool = True  # verified: no flag anywhere in it
     rank: float = 0.0
     rows: list[int] = field(default_factory=list)  # rows of the verification batch
@@ -437,6 +439,7 @@ def _cut_before(text: str, units: list[Unit], i: int) -> int:
 
 
 def place(text: str, units: list[Unit], i: int, draft: Draft, flagged: set[int]) -> Option | None:
+    """Where and how a draft replaces unit i, in the register and punctuation of the text around it."""
     unit = units[i]
     texting = is_texting(line_of(text, unit))
     nxt_continues = i + 1 < len(units) and _continues(text, units, i + 1)
@@ -446,7 +449,9 @@ def place(text: str, units: list[Unit], i: int, draft: Draft, flagged: set[int])
     if nxt_continues and i + 1 in flagged and not texting and not _FINAL_PUNCT.search(sentence):
         sentence += "."  # the rewritten clause after it will start a sentence of its own
     kept = _kept(unit.text, sentence)
-    fields = (draft.strategy, draft.aim, draft.pattern, kept)
+    act_words = content_words(" ".join(_acts(unit.text)))
+    keeps_act = bool(act_words) and len(act_words & content_words(sentence)) * 2 >= len(act_words)
+    fields = (draft.strategy, draft.aim, draft.pattern, kept, keeps_act)
     if _continues(text, units, i):
         # A rewritten 'but' clause becomes a sentence of its own after the clause before it.
         if i - 1 in flagged:
@@ -466,19 +471,20 @@ def drop_options(text: str, units: list[Unit], i: int, pattern: str, flagged: se
     """Leave a flagged clause or sentence out: 'sorry I lied, but you ignored me' -> 'sorry I lied'."""
     unit = units[i]
     if _continues(text, units, i):
-        if i - 1 in flagged:
-            return []
+        if i - 1 in flagged:  # the clause before it is rewritten too and can stand alone
+            rank = CLAUSE_DROP_RANK if pattern in {"excuse", "blame"} else DROP_RANK
+            return [Option(i, units[i - 1].end, unit.end, "", "", pb.DROP_BUT, "", pattern, rank=rank)]
         cut = _cut_before(text, units, i)
         end_match = _FINAL_PUNCT.search(unit.text)
         end = end_match.group() if end_match and end_match.group()[-1] in ".!?" else ""
         end = "." if end and not is_texting(line_of(text, unit)) else end
         prev = units[i - 1]
         shown = text[prev.start : cut] + end
-        return [Option(i, prev.start, unit.end, shown, shown, pb.DROP_BUT, "ownership", pattern, 0.0)]
-    if len(units) < 2 or (i + 1 < len(units) and _continues(text, units, i + 1)):
-        return []
+        return [Option(i, prev.start, unit.end, shown, shown, pb.DROP_BUT, "ownership", pattern)]
+    if len(flagged) == len(units) or (i + 1 < len(units) and _continues(text, units, i + 1)):
+        return []  # never leave out every sentence, nor a sentence whose 'but' clause stays
     end = units[i + 1].start if i + 1 < len(units) else len(text)
-    return [Option(i, unit.start, end, "", "", pb.LEAVE_OUT, "", pattern, 0.0, rank=DROP_RANK)]
+    return [Option(i, unit.start, end, "", "", pb.LEAVE_OUT, "", pattern, rank=DROP_RANK)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -508,9 +514,10 @@ class Rewriter:
         if vectors is None:
             raise TypeError("the rewriter needs a classifier whose predict() returns embeddings")
         self._phrase_vectors = vectors
-        self._phrase_ok = [
-            not decided[k, :_N_FLAGS].any() and (not p.aim or bool(decided[k, LABEL2ID[p.aim]]))
-            for k, p in enumerate(pb.PHRASES)
+        self._phrase_clean = [not decided[k, :_N_FLAGS].any() for k in range(len(pb.PHRASES))]
+        self._phrase_ok = [  # offered as an addition only when it reads as the strength it is meant to add
+            clean and bool(decided[k, LABEL2ID[p.aim]])
+            for k, (p, clean) in enumerate(zip(pb.PHRASES, self._phrase_clean, strict=True))
         ]
 
     # -- the analyzer's suggestion hook -------------------------------------------------------
@@ -537,7 +544,7 @@ class Rewriter:
             unit_text = plan.scored.units[i].text
             texting = is_texting(line_of(plan.text, plan.scored.units[i]))
             for k in self._nearest_phrases(plan.scored, i, [pattern], pb.situations_of(plan.text)):
-                if self._phrase_ok[k] and len(shown) < MAX_SUGGESTIONS:
+                if self._phrase_clean[k] and len(shown) < MAX_SUGGESTIONS:
                     p = pb.PHRASES[k]
                     if p.strategy not in {s.strategy for s in shown}:
                         shown.append(Suggestion(text=fit(p.text, unit_text, texting=texting), strategy=p.strategy))
@@ -587,8 +594,7 @@ class Rewriter:
             drafts = transform(units[i].text, patterns)
             drafts += self._phrase_drafts(scored, i, patterns, situations)
             opts = [o for d in drafts if (o := place(text, units, i, d, flagged)) is not None]
-            if len(flagged) < len(units):  # never leave out every sentence
-                opts += drop_options(text, units, i, patterns[0], flagged)
+            opts += drop_options(text, units, i, patterns[0], flagged)
             options[i] = _dedupe(opts)
         return _Plan(text, scored, options)
 
@@ -640,20 +646,19 @@ class Rewriter:
                         vec = vectors[opt.rows].mean(axis=0)
                         sim = float(vec @ target / (np.linalg.norm(vec) or 1.0)) if target is not None else 0.0
                         opt.rank = aim + sim + 0.5 * opt.kept
-                opts.sort(key=lambda o: (not o.ok, -o.rank))
+                # The writer's specifics first: a verified option that keeps the named act beats one that does not.
+                opts.sort(key=lambda o: (not o.ok, not o.keeps_act, -o.rank))
 
     def _assemble(self, plan: _Plan) -> tuple[str, list[tuple[Option, int, int]]]:
         """Apply the chosen option of each flagged unit; returns the rewrite and where each edit landed."""
         chosen = [plan.options[i][c] for i, c in sorted(plan.choice.items())]
         used: set[str] = set()
         picked: list[Option] = []
-        for opt in chosen:
-            if opt.replacement and opt.replacement.strip().lower() in used:
-                alt = next(
-                    (o for o in plan.options[opt.unit] if o.ok and o.replacement.strip().lower() not in used), opt
-                )
-                opt = alt
-            used.add(opt.replacement.strip().lower())
+        for opt in chosen:  # the same sentence twice reads as a template: take the unit's next option instead
+            if _said(opt) in used:
+                opt = next((o for o in plan.options[opt.unit] if o.ok and _said(o) not in used), opt)
+            if opt.replacement.strip():
+                used.add(_said(opt))
             picked.append(opt)
         out, placed, cursor = [], [], 0
         for opt in sorted(picked, key=lambda o: o.start):
@@ -717,6 +722,10 @@ class Rewriter:
             best = ks[int(np.argmax(self._phrase_vectors[ks] @ centre))] if centre is not None else ks[0]
             out.append(Addition(text=fit(pb.PHRASES[best].text, ".", texting=is_texting(plan.text)), strength=strength))
         return out
+
+
+def _said(opt: Option) -> str:
+    return re.sub(r"\W+", " ", opt.replacement.lower()).strip()
 
 
 def _original_vector(scored: Scored, opt: Option) -> np.ndarray | None:

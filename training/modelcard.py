@@ -93,10 +93,15 @@ they hurt, together with its neighbouring sentences, and gives a probability for
 that make an apology land badly and four strengths that help it land (`training/LABEL_GUIDE.md`).
 
 - Version: `{report["model"]["version"]}`
-- Base model: `{training["base_model"]}` (22.7M parameters), fine-tuned as
-  `BertForSequenceClassification` with `problem_type="multi_label_classification"`.
+- Base model: `{training["base_model"]}` (22.7M parameters).
+- Architecture: `service.modeling.HeartfeltClassifier`: the BERT encoder reads the unit with its
+  neighbours as a second segment, mean-pools the unit's own tokens, and a linear layer gives one
+  logit per label; `problem_type="multi_label_classification"`.
 - Labels (`config.json` `id2label`): {", ".join(f"`{x}`" for x in LABELS)}.
 - Decision thresholds: one per label, tuned for F1 on the validation split, stored in `heartfelt.json`.
+- Conflict gate: a flag also needs the unit to read as part of an interpersonal conflict, scored by a
+  logistic regression on the pooled embedding fitted on the validation split; its threshold lets 98%
+  of the validation split's flagged units through (`heartfelt.json`, `conflict_gate`).
 
 ## Evaluation (held-out test split of the Heartfelt corpus, {test["units"]} units)
 
