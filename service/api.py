@@ -1,7 +1,5 @@
 """Heartfelt's HTTP API (FastAPI). Message text is never logged, stored, or echoed in errors or metrics."""
 
-from __future__ import annotations
-
 import asyncio
 import time
 import uuid

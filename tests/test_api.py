@@ -59,7 +59,6 @@ def test_analyze_returns_the_contract_and_no_store(client):
         {"text": "hi", "extra": 1},
         {},
         [],
-        {"text": "x" * 1900},
     ],
 )
 def test_bad_bodies_are_422_in_one_shape(client, body):
@@ -191,10 +190,18 @@ def test_metrics_count_flags_and_never_hold_text(client):
     assert marker not in body
 
 
-def test_message_text_never_reaches_the_logs(client, caplog, capsys):
+@pytest.fixture
+def json_logging():
     from service.observability import configure_logging
 
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
     configure_logging(json_lines=True, level=logging.DEBUG)
+    yield
+    root.handlers[:], _ = saved[0], root.setLevel(saved[1])
+
+
+def test_message_text_never_reaches_the_logs(client, caplog, capsys, json_logging):
     marker = "private-marker-90210"
     with caplog.at_level(logging.DEBUG):
         client.post("/v1/analyze", json={"text": f"I lied to you about {marker}. I'm sorry."})

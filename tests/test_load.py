@@ -34,7 +34,7 @@ def server(full_model_dir):
     proc = subprocess.Popen([HEARTFELT, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
+        for _ in range(1200):
             try:
                 if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
                     break
@@ -43,7 +43,7 @@ def server(full_model_dir):
             assert proc.poll() is None, proc.stderr.read().decode()
             time.sleep(0.1)
         else:
-            pytest.fail("the server did not become ready in 30 s")
+            pytest.fail("the server did not become ready in 120 s")
         yield base
     finally:
         proc.terminate()
