@@ -205,7 +205,7 @@ def create_app(settings: Settings | None = None, rewriter: Rewriter | None = Non
               responses=ERROR_RESPONSES)  # fmt: skip
     async def analyze(request: Request, body: AnalyzeRequest, analyzer: ReadyAnalyzer) -> Analysis:
         structlog.contextvars.bind_contextvars(text_chars=len(body.text))
-        check_text(body.text, analyzer.max_length)
+        check_text(body.text, settings.max_text_length)
         analysis = await timed("analyze", lambda: analyzer.analyze(body.text))
         count("analyze", [analysis])
         return analysis
@@ -218,7 +218,7 @@ def create_app(settings: Settings | None = None, rewriter: Rewriter | None = Non
         results, good = [], []
         for i, item in enumerate(body.items):
             try:
-                good.append((i, check_text(item.text, analyzer.max_length)))
+                good.append((i, check_text(item.text, settings.max_text_length)))
                 results.append(BatchResult(id=item.id))
             except InvalidTextError as exc:  # one bad item does not fail the others
                 results.append(BatchResult(id=item.id, error=ErrorDetail(type="invalid_text", message=str(exc))))
@@ -233,7 +233,7 @@ def create_app(settings: Settings | None = None, rewriter: Rewriter | None = Non
               responses=ERROR_RESPONSES)  # fmt: skip
     async def rewrite(request: Request, body: AnalyzeRequest, rewriter: ReadyRewriter) -> RewriteResult:
         structlog.contextvars.bind_contextvars(text_chars=len(body.text))
-        check_text(body.text, rewriter.analyzer.max_length)
+        check_text(body.text, settings.max_text_length)
         result = await timed("rewrite", lambda: rewriter.rewrite(body.text))
         metrics.messages.labels(route="rewrite").inc()
         return result
