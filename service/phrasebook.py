@@ -58,7 +58,7 @@ _SITUATIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     ),
     "money": (
         ("You have every right to be angry about the money.",
-         "It makes sense that you feel betrayed; that money mattered to both of us."),
+         "It makes sense that you feel betrayed over the money."),
         ("I'll pay it back, and you can see the account whenever you want.",),
     ),
     "infidelity": (
@@ -82,7 +82,7 @@ _SITUATIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("I'll set reminders for what matters to you, starting with the next one.",),
     ),
     "friendship": (
-        ("You showed up for me and I didn't show up for you; it's fair that you're hurt.",),
+        ("Of course you're hurt; you deserved a better friend than I was.",),
         ("I'd like to make it up to you, in whatever way feels right to you.",),
     ),
     "roommates": (
@@ -111,7 +111,7 @@ SITUATION_WORDS: dict[str, re.Pattern[str]] = {
         "lying": r"li(?:e|ed|es|ar|ying)\b|truth|honest|fib",
         "money": r"money|\$|£|€|cash|paid|pay|spent|spend|bank|loan|card|savings|account|debt|bills?\b|rent\b",
         "infidelity": r"cheat|kiss|slept|affair|\bex\b|flirt|dating app|tinder|hook(?:ed)? up|unfaithful",
-        "harsh_words": r"said|called you|yell|shout|scream|words|insult|snapp|swore|cruel|rude",
+        "harsh_words": r"called (?:you|u)|yell|shout|scream|insult|snapp|swore at|cruel|rude|harsh",
         "broken_promise": r"promis|my word\b|swore i|committed",
         "privacy": r"diary|journal|phone|messages|texts|password|secret|private|snoop|read your|went through",
         "forgotten_commitment": r"forg[oe]t|birthday|anniversary|missed|recital|pick(?:ed)? (?:you|u) up|reservation",

@@ -30,6 +30,7 @@ MAX_SUGGESTIONS = 3
 PHRASES_PER_UNIT = 6  # phrasebook entries tried per flagged unit, picked by similarity
 FIX_ROUNDS = 5  # re-analyses of a whole rewrite before a still-flagged edit falls back
 DROP_RANK = 0.6  # a dropped sentence loses the writer's words: only when nothing better verifies
+FIT_BONUS = 0.3  # a strategy that answers the pattern directly ("give them time" for pressure) goes first
 CLAUSE_DROP_RANK = 1.2  # but a "but I was tired" after a rewritten clause is best simply dropped
 _N_FLAGS = len(FLAG_LABELS)
 _WORD = re.compile(r"[A-Za-z][A-Za-z']*")
@@ -197,9 +198,10 @@ def drop_clauses(text: str, pattern: str) -> list[Draft]:
     return [Draft(f"{body}.", strategy, "ownership", pattern)] if _WORD.search(body) else []
 
 
+# Whoever the subject ("you", "my mother"), the flagged sentence says someone else made the choice.
 _MADE_ME = re.compile(
-    r"\b(?:you|u|he|she|they|it|that)\s+(?:made|make|makes|forced|force|pushed|push|drove|drive|got|get)\s+me\s+"
-    r"(?:to\s+|into\s+)?([a-z']+)([^,;.!?]*)",
+    r"\b(?:kept\s+|keeps\s+)?(made|make|makes|forced|force|forcing|pushed|push|pushing|drove|drive|driving|got|get)"
+    r"\s+me\s+(?:to\s+|into\s+)?([a-z']+)([^,;.!?]*)",
     re.IGNORECASE,
 )
 _WOULDNT_HAVE = re.compile(
@@ -213,17 +215,13 @@ def own_choice(text: str, pattern: str) -> list[Draft]:
     drafts = []
     m = _MADE_ME.search(text)
     if m:
-        word, rest = m.group(1), strip_minimizers(m.group(2))
+        word, rest = m.group(2), strip_minimizers(m.group(3))
         rest = f" {rest}" if rest else ""
         lemma = _has_form(word, "VB") or (_has_form(word, "VBG") if word.lower().endswith("ing") else None)
         if lemma is None and word.lower() in {"it", "this", "that"}:
             lemma, rest = "do", f" {word}{rest}"
         if lemma and lemma not in {"feel", "be"}:
-            chose = (
-                "chose"
-                if m.group(0).split()[1].lower() not in {"make", "makes", "force", "push", "drive", "get"}
-                else "choose"
-            )
+            chose = "choose" if m.group(1).lower() in {"make", "makes", "force", "push", "drive", "get"} else "chose"
             drafts.append(Draft(f"I {chose} to {lemma}{rest}, and that's on me.", pb.OWN_CHOICE, "ownership", pattern))
             drafts.append(Draft(f"Nobody made me {lemma}{rest}; I chose to.", pb.OWN_CHOICE, "ownership", pattern))
     m = _WOULDNT_HAVE.search(text)
@@ -246,6 +244,7 @@ _YOU_WERE = re.compile(
     r"(?:so\s+|really\s+|very\s+)?([a-z]+)(\s+(?:down|out|up|off|to))?\b",
     re.IGNORECASE,
 )
+_BY_MINE = re.compile(r"\s+by\s+((?:my|what i|the way i|how i)\b[^,;.!?]*?)(?=\s+and\b|[,;.!?]|$)", re.IGNORECASE)
 _THING_HURT = re.compile(
     r"\b(that|it|this|my [a-z]+(?: [a-z]+)?|what i (?:said|did)|anything i (?:said|did))\s+"
     r"(hurt|upset|offended|bothered|embarrassed|annoyed|scared|worried)\s+(?:you|u)\b",
@@ -266,6 +265,9 @@ def own_condition(text: str, pattern: str) -> list[Draft]:
         act = f"I {_past(lemma)} {obj}".replace("  ", " ")
         drafts += [Draft(f"I'm sorry that {act}.", pb.DROP_IF, "ownership", pattern),
                    Draft(f"{act}, and I'm sorry.", pb.DROP_IF, "ownership", pattern)]  # fmt: skip
+    by = _BY_MINE.match(text, m.end()) if m else None
+    if by and lemma:
+        drafts.append(Draft(f"I'm sorry that {by.group(1)} {_past(lemma)} you.", pb.DROP_IF, "ownership", pattern))
     m = _THING_HURT.search(text)
     if m:
         subject = m.group(1)
@@ -645,7 +647,8 @@ class Rewriter:
                         aim = float(proba[opt.rows, LABEL2ID[opt.aim]].max()) if opt.aim else 0.0
                         vec = vectors[opt.rows].mean(axis=0)
                         sim = float(vec @ target / (np.linalg.norm(vec) or 1.0)) if target is not None else 0.0
-                        opt.rank = aim + sim + 0.5 * opt.kept
+                        fits = opt.strategy in _ANSWERS[opt.pattern]
+                        opt.rank = aim + sim + 0.5 * opt.kept + FIT_BONUS * fits
                 # The writer's specifics first: a verified option that keeps the named act beats one that does not.
                 opts.sort(key=lambda o: (not o.ok, not o.keeps_act, -o.rank))
 
@@ -722,6 +725,17 @@ class Rewriter:
             best = ks[int(np.argmax(self._phrase_vectors[ks] @ centre))] if centre is not None else ks[0]
             out.append(Addition(text=fit(pb.PHRASES[best].text, ".", texting=is_texting(plan.text)), strength=strength))
         return out
+
+
+# The strategies that answer each pattern most directly.
+_ANSWERS = {
+    "vague": {pb.NAME_IT, pb.OWN_ACT},
+    "non_apology": {pb.DROP_IF, pb.VALIDATE, pb.OWN_ACT},
+    "excuse": {pb.OWN_ACT, pb.DROP_EXCUSE, pb.OWN_CHOICE, pb.DROP_BUT},
+    "blame": {pb.OWN_CHOICE, pb.ABOUT_YOU, pb.OWN_ACT, pb.DROP_BUT},
+    "minimize": {pb.VALIDATE, pb.DROP_JUST, pb.OWN_ACT},
+    "pressure": {pb.TIME},
+}
 
 
 def _said(opt: Option) -> str:
