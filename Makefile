@@ -7,12 +7,12 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: test run model corpus validate lint format evaluate clean help
+.PHONY: test run model corpus validate lint format evaluate bench clean help
 
 help:
 	@echo "make test   - create .venv, install with dev extras, lint, build the model if absent, run pytest"
 	@echo "make run    - create .venv, install, build the model if absent, serve the API on 127.0.0.1:8000"
-	@echo "make model  - (re)build $(MODEL) if absent; make corpus / validate / evaluate / lint / format"
+	@echo "make model  - (re)build $(MODEL) if absent; make corpus / validate / evaluate / bench / lint / format"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -28,6 +28,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 model: $(VENV)/.installed
 	@test -f $(MODEL)/model.safetensors -a -f $(MODEL)/heartfelt.json || $(BIN)/heartfelt train --output $(MODEL)
+	@test -f $(MODEL)/model.int8.onnx || $(BIN)/heartfelt export --model $(MODEL)
 
 corpus: $(VENV)/.installed-dev
 	$(BIN)/python -m training.data.build
@@ -50,6 +51,9 @@ test: $(VENV)/.installed-dev lint
 
 evaluate: model
 	$(BIN)/heartfelt evaluate --model $(MODEL)
+
+bench: model $(VENV)/.installed-dev
+	$(BIN)/python -m benchmarks.run --model $(MODEL)
 
 run: model
 	$(BIN)/heartfelt serve

@@ -2,9 +2,10 @@
 
 import asyncio
 import time
+import traceback
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from typing import Annotated, Any
 
 import structlog
@@ -29,6 +30,7 @@ from service.api_schemas import (
     ErrorDetail,
     Info,
 )
+from service.batcher import MicroBatcher, Overloaded
 from service.labels import LABELS
 from service.middleware import BodyLimitMiddleware
 from service.observability import Metrics
@@ -45,19 +47,30 @@ ERROR_TYPES = {
 }  # fmt: skip
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": kind} for code, kind in ERROR_TYPES.items() if code not in (400, 404, 405)
-} | {422: {"model": ErrorBody, "description": "invalid_request or invalid_text"}}
+} | {
+    422: {"model": ErrorBody, "description": "invalid_request or invalid_text"},
+    503: {"model": ErrorBody, "description": "not_ready (the model is loading) or overloaded (the queue is full)"},
+}
 WARMUP_TEXT = "I'm sorry I missed your call. I'll ring you tonight."
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 def error_response(status: int, kind: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"type": kind, "message": message}}, status_code=status)
+    # no-store here too: some errors (413, 429, 500) are answered outside the middleware that sets it.
+    return JSONResponse({"error": {"type": kind, "message": message}}, status_code=status, headers=NO_STORE)
 
 
 class Runtime:
     """What the lifespan loads: the rewrite engine (which holds the analyzer), and readiness."""
 
     rewriter: Rewriter | None = None
+    batcher: MicroBatcher | None = None
     ready: bool = False
+
+
+def _use_classifier(rewriter: Rewriter, classifier: Any) -> None:
+    """Route every model call of the analyzer and the rewrite engine through ``classifier``."""
+    rewriter.analyzer.classifier = rewriter.classifier = classifier
 
 
 def create_app(settings: Settings | None = None, rewriter: Rewriter | None = None) -> FastAPI:
@@ -72,11 +85,23 @@ def create_app(settings: Settings | None = None, rewriter: Rewriter | None = Non
         from service.loader import load_rewriter
 
         runtime.rewriter = rewriter or await asyncio.to_thread(load_rewriter, settings)
+        model = runtime.rewriter.analyzer.classifier
+        if settings.micro_batching:
+            runtime.batcher = MicroBatcher(
+                model, settings.batch_wait_ms, settings.batch_max_units, settings.queue_limit
+            )
+            _use_classifier(runtime.rewriter, runtime.batcher)
         await asyncio.to_thread(runtime.rewriter.rewrite, WARMUP_TEXT)
         runtime.ready = True
-        log.info("ready", model=runtime.rewriter.analyzer.model_ref.version)
-        yield
-        runtime.ready = False
+        log.info("ready", model=runtime.rewriter.analyzer.model_ref.version, backend=model.backend)
+        try:
+            yield
+        finally:
+            runtime.ready = False
+            if runtime.batcher is not None:
+                _use_classifier(runtime.rewriter, model)  # a preloaded rewriter outlives the app
+                runtime.batcher.close()
+                runtime.batcher = None
 
     app = FastAPI(
         title="Heartfelt",
@@ -107,25 +132,37 @@ def create_app(settings: Settings | None = None, rewriter: Rewriter | None = Non
     # ---- errors: one shape, never the submitted text ----
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # FastAPI could not decode the body (e.g. not UTF-8): a bad request body
+            return error_response(422, "invalid_request", "body: the body is not valid UTF-8 JSON")
         return error_response(exc.status_code, ERROR_TYPES.get(exc.status_code, "http_error"), str(exc.detail))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
-        return error_response(422, "invalid_request", f"{where}: {first.get('msg', 'invalid value')}")
+        loc, msg = [p for p in first.get("loc", ()) if p != "body"], first.get("msg", "invalid value")
+        if first.get("type") == "extra_forbidden":  # the unknown key is the client's text: never echo it
+            loc, msg = loc[:-1], "unexpected field; only the documented fields are accepted"
+        where = ".".join(str(p) for p in loc) or "body"
+        return error_response(422, "invalid_request", f"{where}: {msg}")
 
     @app.exception_handler(InvalidTextError)
     async def invalid_text(_: Request, exc: InvalidTextError) -> JSONResponse:
         return error_response(422, "invalid_text", str(exc))
 
     @app.exception_handler(RateLimitExceeded)
-    async def rate_limited(_: Request, exc: RateLimitExceeded) -> JSONResponse:
+    def rate_limited(_: Request, exc: RateLimitExceeded) -> JSONResponse:  # sync: SlowAPIMiddleware only calls sync
         return error_response(429, "rate_limited", f"rate limit exceeded ({exc.detail}); retry later")
+
+    @app.exception_handler(Overloaded)
+    async def overloaded(_: Request, exc: Overloaded) -> JSONResponse:
+        return error_response(503, "overloaded", "the server is busy; retry in a moment")
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled_error", error_type=type(exc).__name__)
+        # The type and the failing line only: an exception's message or traceback may quote the text.
+        frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+        log.error("unhandled_error", error_type=type(exc).__name__,
+                  where=f"{frame.filename}:{frame.lineno}" if frame else None)  # fmt: skip
         return error_response(500, "internal_error", "the server failed to handle this request")
 
     # ---- middleware (the last added runs first) ----
@@ -139,11 +176,17 @@ def create_app(settings: Settings | None = None, rewriter: Rewriter | None = Non
         if request.method == "POST" and content_type.split(";")[0].strip().lower() != "application/json":
             response: Response = error_response(415, "unsupported_media_type", "send the body as application/json")
         else:
-            response = await call_next(request)
+            try:
+                response = await call_next(request)
+            except Exception as exc:  # answered here, so no traceback reaches the server's log either
+                response = await unexpected(request, exc)
         response.headers["Cache-Control"] = "no-store"
         response.headers["X-Request-ID"] = request_id
-        log.info("request", route=request.url.path, method=request.method, status=response.status_code,
-                 latency_ms=round((time.perf_counter() - started) * 1000, 2))  # fmt: skip
+        # The route template, never the raw path (a client can put anything in a path).
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        log.info("request", route=route, method=request.method, status=response.status_code,
+                 latency_ms=round((time.perf_counter() - started) * 1000, 2),
+                 text_chars=getattr(request.state, "text_chars", None))  # fmt: skip
         return response
 
     # HTTP request metrics by route template (never paths with data, never bodies), in the app's registry.
@@ -191,7 +234,12 @@ def create_app(settings: Settings | None = None, rewriter: Rewriter | None = Non
 
     async def timed(route: str, work: Callable[[], Any]) -> Any:
         started = time.perf_counter()
-        result = await asyncio.to_thread(work)  # off the event loop: health checks stay responsive
+
+        def run() -> Any:
+            with runtime.batcher.request() if runtime.batcher else nullcontext():
+                return work()
+
+        result = await asyncio.to_thread(run)  # off the event loop: health checks stay responsive
         metrics.inference_seconds.labels(route=route).observe(time.perf_counter() - started)
         return result
 
@@ -204,7 +252,7 @@ def create_app(settings: Settings | None = None, rewriter: Rewriter | None = Non
     @app.post("/v1/analyze", response_model=Analysis, tags=["analyze"], dependencies=guarded,
               responses=ERROR_RESPONSES)  # fmt: skip
     async def analyze(request: Request, body: AnalyzeRequest, analyzer: ReadyAnalyzer) -> Analysis:
-        structlog.contextvars.bind_contextvars(text_chars=len(body.text))
+        request.state.text_chars = len(body.text)  # its length only, for the access log
         check_text(body.text, settings.max_text_length)
         analysis = await timed("analyze", lambda: analyzer.analyze(body.text))
         count("analyze", [analysis])
@@ -222,7 +270,7 @@ def create_app(settings: Settings | None = None, rewriter: Rewriter | None = Non
                 results.append(BatchResult(id=item.id))
             except InvalidTextError as exc:  # one bad item does not fail the others
                 results.append(BatchResult(id=item.id, error=ErrorDetail(type="invalid_text", message=str(exc))))
-        structlog.contextvars.bind_contextvars(items=len(body.items), text_chars=sum(len(t) for _, t in good))
+        request.state.text_chars = sum(len(t) for _, t in good)
         analyses = await timed("batch", lambda: analyzer.analyze_many([t for _, t in good]))
         for (i, _), analysis in zip(good, analyses, strict=True):
             results[i].result = analysis
@@ -232,7 +280,7 @@ def create_app(settings: Settings | None = None, rewriter: Rewriter | None = Non
     @app.post("/v1/rewrite", response_model=RewriteResult, tags=["rewrite"], dependencies=guarded,
               responses=ERROR_RESPONSES)  # fmt: skip
     async def rewrite(request: Request, body: AnalyzeRequest, rewriter: ReadyRewriter) -> RewriteResult:
-        structlog.contextvars.bind_contextvars(text_chars=len(body.text))
+        request.state.text_chars = len(body.text)  # its length only, for the access log
         check_text(body.text, settings.max_text_length)
         result = await timed("rewrite", lambda: rewriter.rewrite(body.text))
         metrics.messages.labels(route="rewrite").inc()

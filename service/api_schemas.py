@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from service.schemas import Analysis
+
+
+def _well_formed(value: str | int) -> str | int:
+    """Reject unpaired UTF-16 surrogates (a lone ``\\ud800`` JSON escape): they are not characters, and they
+    can be neither tokenized nor written back as UTF-8. The message never quotes the value."""
+    try:
+        if isinstance(value, str):
+            value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("contains an unpaired UTF-16 surrogate (an invalid \\uD800-\\uDFFF escape)") from None
+    return value
+
+
+# Well-formed Unicode only; emoji sent as escaped surrogate pairs arrive joined, and are accepted.
+UnicodeText = Annotated[str, AfterValidator(_well_formed)]
+ClientId = Annotated[str | int, AfterValidator(_well_formed)]
 
 
 class ErrorDetail(BaseModel):
@@ -18,13 +36,13 @@ class ErrorBody(BaseModel):
 
 class AnalyzeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    text: str = Field(description="The message. Offsets in the answer are code-point indices into it.")
+    text: UnicodeText = Field(description="The message. Offsets in the answer are code-point indices into it.")
 
 
 class BatchItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    id: str | int = Field(description="Your identifier, echoed back.")
-    text: str
+    id: ClientId = Field(description="Your identifier, echoed back.")
+    text: UnicodeText
 
 
 class BatchRequest(BaseModel):

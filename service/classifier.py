@@ -37,23 +37,19 @@ def read_metadata(model_dir: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-class TorchClassifier:
-    """Multi-label classifier over :data:`service.labels.LABELS`, run with torch on the CPU."""
+class Classifier:
+    """What every backend shares: metadata, thresholds, the conflict gate and the decision rule.
 
-    def __init__(self, model_dir: str | Path, num_threads: int | None = None) -> None:
-        import torch
-        from transformers import AutoTokenizer
+    A backend implements :meth:`predict`; this base class holds nothing that needs torch, so the
+    ONNX backend can serve without importing it.
+    """
 
-        from service.modeling import HeartfeltClassifier
+    info: ModelInfo
+    hidden_size: int
+    backend: str = "base"
 
-        model_dir = Path(model_dir)
+    def _load_metadata(self, model_dir: Path, labels: tuple[str, ...]) -> dict:
         meta = read_metadata(model_dir)
-        if num_threads:
-            torch.set_num_threads(num_threads)
-        self._torch = torch
-        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        self.model = HeartfeltClassifier.from_pretrained(model_dir).eval()
-        labels = tuple(self.model.config.id2label[i] for i in range(self.model.config.num_labels))
         if labels != LABELS:
             raise ValueError(f"model labels {labels} do not match Heartfelt's labels {LABELS}")
         self.info = ModelInfo(
@@ -62,7 +58,6 @@ class TorchClassifier:
             labels=labels,
             thresholds={label: float(meta["thresholds"][label]) for label in labels},
         )
-        self.hidden_size = int(self.model.config.hidden_size)
         gate = meta.get("conflict_gate")
         self.gate = (
             (np.asarray(gate["weights"], dtype=np.float32), float(gate["bias"]), float(gate["threshold"]))
@@ -70,30 +65,15 @@ class TorchClassifier:
             else None
         )
         self.threshold_vector = np.array([self.info.thresholds[label] for label in labels], dtype=np.float32)
+        return meta
+
+    def predict(self, units: list[str], contexts: list[str], batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities ``(n, len(LABELS))`` and L2-normalised unit embeddings from the same pass."""
+        raise NotImplementedError
 
     def predict_proba(self, units: list[str], contexts: list[str], batch_size: int = 64) -> np.ndarray:
         """Sigmoid probabilities, shape ``(len(units), len(LABELS))``; one forward pass per batch."""
         return self.predict(units, contexts, batch_size)[0]
-
-    def predict(self, units: list[str], contexts: list[str], batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-        """Probabilities and L2-normalised unit embeddings (the pooled vectors) from the same pass."""
-        if not units:
-            return np.zeros((0, len(LABELS)), dtype=np.float32), np.zeros((0, self.hidden_size), dtype=np.float32)
-        probas, vectors = [], []
-        with self._torch.inference_mode():
-            for i in range(0, len(units), batch_size):
-                enc = self.tokenizer(
-                    units[i : i + batch_size],
-                    contexts[i : i + batch_size],
-                    truncation="longest_first",
-                    max_length=MAX_LENGTH,
-                    padding=True,
-                    return_tensors="pt",
-                )
-                logits = self.model(**enc).logits
-                probas.append(self._torch.sigmoid(logits).numpy())
-                vectors.append(self._torch.nn.functional.normalize(self.model.last_pooled, dim=-1).numpy())
-        return np.concatenate(probas).astype(np.float32), np.concatenate(vectors).astype(np.float32)
 
     def conflict_scores(self, vectors: np.ndarray) -> np.ndarray:
         """How much each unit reads as part of an interpersonal conflict (a logistic gate on the embeddings)."""
@@ -113,3 +93,49 @@ class TorchClassifier:
         if self.gate is not None and vectors is not None:
             decided[:, : len(FLAG_LABELS)] &= (self.conflict_scores(vectors) >= self.gate[2])[:, None]
         return decided
+
+    def _empty(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.zeros((0, len(LABELS)), dtype=np.float32), np.zeros((0, self.hidden_size), dtype=np.float32)
+
+
+class TorchClassifier(Classifier):
+    """Multi-label classifier over :data:`service.labels.LABELS`, run with torch on the CPU."""
+
+    backend = "torch"
+
+    def __init__(self, model_dir: str | Path, num_threads: int | None = None) -> None:
+        import torch
+        from transformers import AutoTokenizer
+
+        from service.modeling import HeartfeltClassifier
+
+        model_dir = Path(model_dir)
+        read_metadata(model_dir)  # fail early, with the `make model` hint, before loading weights
+        if num_threads:
+            torch.set_num_threads(num_threads)
+        self._torch = torch
+        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        self.model = HeartfeltClassifier.from_pretrained(model_dir).eval()
+        labels = tuple(self.model.config.id2label[i] for i in range(self.model.config.num_labels))
+        self._load_metadata(model_dir, labels)
+        self.hidden_size = int(self.model.config.hidden_size)
+
+    def predict(self, units: list[str], contexts: list[str], batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities and L2-normalised unit embeddings (the pooled vectors) from the same pass."""
+        if not units:
+            return self._empty()
+        probas, vectors = [], []
+        with self._torch.inference_mode():
+            for i in range(0, len(units), batch_size):
+                enc = self.tokenizer(
+                    units[i : i + batch_size],
+                    contexts[i : i + batch_size],
+                    truncation="longest_first",
+                    max_length=MAX_LENGTH,
+                    padding=True,
+                    return_tensors="pt",
+                )
+                logits = self.model(**enc).logits
+                probas.append(self._torch.sigmoid(logits).numpy())
+                vectors.append(self._torch.nn.functional.normalize(self.model.last_pooled, dim=-1).numpy())
+        return np.concatenate(probas).astype(np.float32), np.concatenate(vectors).astype(np.float32)

@@ -238,6 +238,14 @@ def evaluate(model: ModelOption = None) -> None:
 
 
 @app.command()
+def export(model: ModelOption = None) -> None:
+    """Export the trained model to graph-optimized int8 ONNX (the fast serving backend)."""
+    from training.export import main
+
+    raise typer.Exit(main(["--model", str(model)] if model else []))
+
+
+@app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default HEARTFELT_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default HEARTFELT_PORT).")] = None,

@@ -30,6 +30,7 @@ MAX_SUGGESTIONS = 3
 PHRASES_PER_UNIT = 6  # phrasebook entries tried per flagged unit, picked by similarity
 FIX_ROUNDS = 5  # re-analyses of a whole rewrite before a still-flagged edit falls back
 DROP_RANK = 0.6  # a dropped sentence loses the writer's words: only when nothing better verifies
+LIBRARY_CACHE_SIZE = 20_000  # bounded by the phrasebook's sentences times their register variants
 FIT_BONUS = 0.3  # a strategy that answers the pattern directly ("give them time" for pressure) goes first
 CLAUSE_DROP_RANK = 1.2  # but a "but I was tired" after a rewritten clause is best simply dropped
 _N_FLAGS = len(FLAG_LABELS)
@@ -48,6 +49,7 @@ class Draft:
     strategy: str
     aim: str  # the strength it means to carry
     pattern: str  # the flag it answers
+    library: bool = False  # a phrasebook sentence (the team's text), not the writer's sentence transformed
 
 
 # Where a sentence breaks into clauses: punctuation, and the conjunctions that carry reasons or blame.
@@ -422,6 +424,7 @@ class Option:
     ok: bool = True  # verified: no flag anywhere in it
     rank: float = 0.0
     rows: list[int] = field(default_factory=list)  # rows of the verification batch
+    library: bool = False  # a phrasebook sentence: verified on its own, once per process (see Rewriter._verify)
 
 
 def _continues(text: str, units: list[Unit], i: int) -> bool:
@@ -460,8 +463,8 @@ def place(text: str, units: list[Unit], i: int, draft: Draft, flagged: set[int])
             start, sep = units[i - 1].end, ", " if texting else " "
         else:
             start, sep = _cut_before(text, units, i), ", " if texting else ". "
-        return Option(i, start, unit.end, sep + sentence, sentence, *fields)
-    return Option(i, unit.start, unit.end, sentence, sentence, *fields)
+        return Option(i, start, unit.end, sep + sentence, sentence, *fields, library=draft.library)
+    return Option(i, unit.start, unit.end, sentence, sentence, *fields, library=draft.library)
 
 
 def _kept(original: str, new: str) -> float:
@@ -516,6 +519,8 @@ class Rewriter:
         if vectors is None:
             raise TypeError("the rewriter needs a classifier whose predict() returns embeddings")
         self._phrase_vectors = vectors
+        # Phrasebook suggestions as the register fitting shaped them, read once: display -> model outputs.
+        self._library: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._phrase_clean = [not decided[k, :_N_FLAGS].any() for k in range(len(pb.PHRASES))]
         self._phrase_ok = [  # offered as an addition only when it reads as the strength it is meant to add
             clean and bool(decided[k, LABEL2ID[p.aim]])
@@ -616,36 +621,55 @@ class Rewriter:
                 picked.append(k)
         picked += [k for k in ranked if k not in picked][: max(0, PHRASES_PER_UNIT - len(picked))]
         primary = patterns[0]
-        return [Draft(pb.PHRASES[k].text, pb.PHRASES[k].strategy, pb.PHRASES[k].aim, primary) for k in picked]
+        return [Draft(pb.PHRASES[k].text, pb.PHRASES[k].strategy, pb.PHRASES[k].aim, primary, True) for k in picked]
 
     def _verify(self, plans: list[_Plan]) -> None:
         """Read every option in its place, all of them in one batched classifier call, and rank them."""
         batch_units: list[str] = []
         batch_ctx: list[str] = []
+        library_rows: dict[str, list[int]] = {}
         for plan in plans:
             units = plan.scored.units
             for opts in plan.options.values():
                 for opt in opts:
+                    if opt.library and (opt.display in self._library or opt.display in library_rows):
+                        continue  # read once per process: the phrasebook is the team's text, never the writer's
                     pieces = _segments(opt.display)
                     if not pieces:
                         continue
-                    before = [u for u in units if u.end <= opt.start][-1:]
-                    after = [u for u in units if u.start >= opt.end][:1]
-                    row = [*before, *(Unit(0, 0, p) for p in pieces), *after]
-                    ctx = contexts(row)[len(before) : len(before) + len(pieces)]
-                    opt.rows = list(range(len(batch_units), len(batch_units) + len(pieces)))
+                    if opt.library:
+                        ctx = contexts([Unit(0, 0, p) for p in pieces])
+                        library_rows[opt.display] = list(range(len(batch_units), len(batch_units) + len(pieces)))
+                    else:
+                        before = [u for u in units if u.end <= opt.start][-1:]
+                        after = [u for u in units if u.start >= opt.end][:1]
+                        row = [*before, *(Unit(0, 0, p) for p in pieces), *after]
+                        ctx = contexts(row)[len(before) : len(before) + len(pieces)]
+                        opt.rows = list(range(len(batch_units), len(batch_units) + len(pieces)))
                     batch_units += list(pieces)
                     batch_ctx += ctx
         if batch_units:
             proba, decided, vectors = classify(self.classifier, batch_units, batch_ctx)
+            for display, rows in library_rows.items():
+                if len(self._library) < LIBRARY_CACHE_SIZE:
+                    self._library[display] = (proba[rows], decided[rows], vectors[rows])
         for plan in plans:
             for opts in plan.options.values():
                 for opt in opts:
                     target = _original_vector(plan.scored, opt)
-                    if opt.rows:
-                        opt.ok = not decided[opt.rows, :_N_FLAGS].any()
-                        aim = float(proba[opt.rows, LABEL2ID[opt.aim]].max()) if opt.aim else 0.0
-                        vec = vectors[opt.rows].mean(axis=0)
+                    if opt.library and opt.display in self._library:
+                        o_proba, o_decided, o_vectors = self._library[opt.display]
+                    elif opt.library and opt.display in library_rows:
+                        rows = library_rows[opt.display]
+                        o_proba, o_decided, o_vectors = proba[rows], decided[rows], vectors[rows]
+                    elif opt.rows:
+                        o_proba, o_decided, o_vectors = proba[opt.rows], decided[opt.rows], vectors[opt.rows]
+                    else:
+                        o_proba = None
+                    if o_proba is not None:
+                        opt.ok = not o_decided[:, :_N_FLAGS].any()
+                        aim = float(o_proba[:, LABEL2ID[opt.aim]].max()) if opt.aim else 0.0
+                        vec = o_vectors.mean(axis=0)
                         sim = float(vec @ target / (np.linalg.norm(vec) or 1.0)) if target is not None else 0.0
                         fits = opt.strategy in _ANSWERS[opt.pattern]
                         opt.rank = aim + sim + 0.5 * opt.kept + FIT_BONUS * fits

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -21,7 +21,18 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address the API binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port the API listens on.")
     max_batch_items: int = Field(64, ge=1, description="Most items in one /v1/analyze/batch request.")
-    threads: int | None = Field(None, ge=1, description="Torch intra-op threads; unset uses torch's default.")
+    backend: Literal["auto", "onnx", "torch"] = Field(
+        "auto", description="Inference backend; `auto` serves the int8 ONNX export when the model has one."
+    )
+    threads: int | None = Field(
+        None, ge=1, description="Inference threads per process; unset uses the runtime's default."
+    )
+    micro_batching: bool = Field(True, description="Coalesce concurrent requests into shared forward passes.")
+    batch_wait_ms: float = Field(
+        2.0, ge=0, le=100, description="Longest a request waits for others to share its forward pass (micro-batching)."
+    )
+    batch_max_units: int = Field(64, ge=1, description="Most sentence units in one coalesced forward pass.")
+    queue_limit: int = Field(256, ge=1, description="Requests waiting for the model before new ones get 503.")
     log_json: bool = Field(False, description="Write logs as JSON lines instead of console text.")
     max_body_bytes: int = Field(65_536, ge=1024, description="Largest request body accepted, in bytes (413 above).")
     cors_origins: Annotated[list[str], NoDecode] = Field(

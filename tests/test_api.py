@@ -77,7 +77,6 @@ def test_body_over_the_byte_limit_is_413_before_parsing(client):
     assert_error(client.post("/v1/analyze", json={"text": "a" * 3000}), 413, "payload_too_large")
 
 
-@pytest.mark.xfail(strict=True, reason="known defect: a streamed body over the limit answers 400, not 413")
 def test_streamed_body_over_the_byte_limit_is_413(client):
     def chunks():  # no Content-Length: the limit is enforced while the body streams in
         yield b'{"text": "'
@@ -95,7 +94,6 @@ def test_non_json_is_415(client):
     assert_error(client.post("/v1/analyze", content=b"{}"), 415, "unsupported_media_type")
 
 
-@pytest.mark.xfail(strict=True, reason="known defect: one of these bodies raises a TypeError in the test client path")
 def test_malformed_json_and_unicode(client):
     assert_error(
         client.post("/v1/analyze", content=b'{"text": ', headers={"content-type": "application/json"}),
@@ -108,6 +106,26 @@ def test_malformed_json_and_unicode(client):
     lone = b'{"text": "broken \\ud800 surrogate"}'
     r = client.post("/v1/analyze", content=lone, headers={"content-type": "application/json"})
     assert r.status_code in (200, 422) and r.status_code != 500
+    if r.status_code == 422:
+        assert_error(r, 422, r.json()["error"]["type"])
+    pair = b'{"text": "paired \\ud83d\\ude4f escapes"}'  # an emoji escaped as a valid pair is fine
+    assert client.post("/v1/analyze", content=pair, headers={"content-type": "application/json"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"items": [{"id": "\\udc00", "text": "hi"}]}',  # an id that could not be echoed back as UTF-8
+        b'{"items": [{"id": 1, "text": "lone \\udfff"}]}',
+        b'{"text": "\xff\xfe not utf-8"}',
+        b'{"text": "hi", "secret-field-name-31337": 1}',  # the client's key is not echoed either
+    ],
+)
+def test_odd_bodies_are_422_and_never_echoed(client, body):
+    path = "/v1/analyze/batch" if body.startswith(b'{"items"') else "/v1/analyze"
+    r = client.post(path, content=body, headers={"content-type": "application/json"})
+    assert_error(r, 422, "invalid_request")
+    assert "secret-field-name" not in r.text and "lone" not in r.text and "not utf-8" not in r.text
 
 
 def test_batch_answers_in_order_and_isolates_bad_items(client):
@@ -150,7 +168,6 @@ def test_api_keys(tiny_rewriter, tiny_model_dir):
         assert c.get("/livez").status_code == 200  # health stays open for orchestrators
 
 
-@pytest.mark.xfail(strict=True, reason="known defect: the 429 body is not yet in the one error shape")
 def test_rate_limit(tiny_rewriter, tiny_model_dir):
     with make_client(tiny_rewriter, tiny_model_dir, rate_limit="3/minute") as c:
         codes = [c.post("/v1/analyze", json={"text": "hi there"}).status_code for _ in range(4)]

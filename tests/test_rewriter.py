@@ -407,3 +407,30 @@ def test_cli_rewrite_jsonl_answers_every_line_and_reports_bad_ones(tiny_model_di
 def test_cli_rewrite_bad_text_exits_2_without_traceback(tiny_model_dir):
     result = run(["rewrite", "   "], tiny_model_dir)
     assert result.returncode == 2 and "empty" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_phrasebook_suggestions_are_read_once_per_process(tiny_model_dir):
+    """Library phrasings are verified the first time they are offered, then reused: the same
+    suggestions come back while later requests send only the writer's own transformed sentences."""
+    from service.loader import load_classifier
+
+    classifier = load_classifier(tiny_model_dir)
+    rewriter = Rewriter(Analyzer(classifier, max_length=5000))
+    rewriter.analyzer.suggest = rewriter.fill_suggestions
+    sizes: list[int] = []
+    predict = classifier.predict
+
+    def counting(units, contexts, batch_size=64):
+        sizes.append(len(units))
+        return predict(units, contexts, batch_size)
+
+    classifier.predict = counting
+    text = "I'm sorry if you were hurt. Can we just move on?"
+    first = rewriter.analyzer.analyze(text)
+    first_sizes, sizes[:] = list(sizes), []
+    second = rewriter.analyzer.analyze(text)
+    assert first.flags and [f.suggestions for f in first.flags] == [f.suggestions for f in second.flags]
+    assert sum(sizes) < sum(first_sizes)
+    phrase_texts = {p.text.lower().rstrip(".!?") for p in pb.PHRASES}
+    assert rewriter._library  # and it holds only the team's text, never the writer's:
+    assert all(key.lower().rstrip(".!?") in phrase_texts for key in rewriter._library)

@@ -1,7 +1,8 @@
 """Measure a built model: per-label quality on a corpus split and the false-flag rate on real text.
 
-python -m training.evaluate [--model models/heartfelt-minilm] [--split test]
+python -m training.evaluate [--model models/heartfelt-minilm] [--split test] [--backend auto|onnx|torch]
                             [--realworld ../shared/data/realworld_clean_dev.tsv] [--show-flagged]
+python -m training.evaluate --compare-backends     (int8 ONNX against fp32 torch, decision by decision)
 """
 
 from __future__ import annotations
@@ -79,8 +80,27 @@ def realworld_flags(analyzer: Analyzer, texts: list[str]) -> tuple[float, list[t
     return len(flagged) / max(len(texts), 1), flagged
 
 
+def compare_backends(model_dir: Path, examples: list[dict], split: str = "test") -> dict:
+    """How often int8 ONNX and fp32 torch make the same decision, per label, and each one's quality."""
+    from service.loader import load_classifier
+
+    rows = split_rows(examples, split)
+    y_true = targets(rows)
+    decisions, report = {}, {"split": split, "units": len(rows)}
+    for backend in ("torch", "onnx"):
+        classifier = load_classifier(model_dir, backend)
+        decisions[backend] = classifier.decide(*predict_rows(classifier, rows))
+        metrics = label_metrics(y_true, decisions[backend])
+        report[backend] = {k: metrics[k] for k in ("macro_f1_flags", "macro_f1_strengths")}
+    same = decisions["torch"] == decisions["onnx"]
+    report["agreement"] = {label: float(same[:, i].mean()) for i, label in enumerate(LABELS)}
+    report["agreement_all_decisions"] = float(same.mean())
+    report["agreement_min_label"] = min(report["agreement"].values())
+    return report
+
+
 def main(argv: list[str] | None = None) -> int:
-    from service.classifier import TorchClassifier
+    from service.loader import load_classifier
     from service.settings import get_settings
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -88,9 +108,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", default="test", choices=["train", "validation", "test"])
     parser.add_argument("--realworld", type=Path, default=REALWORLD_PATH)
     parser.add_argument("--show-flagged", action="store_true", help="print the real comments that got flagged")
+    parser.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"])
+    parser.add_argument("--compare-backends", action="store_true", help="int8 ONNX against fp32 torch on --split")
     args = parser.parse_args(argv)
 
-    classifier = TorchClassifier(args.model)
+    if args.compare_backends:
+        print(json.dumps(compare_backends(args.model, load_corpus(), args.split), indent=2))
+        return 0
+    classifier = load_classifier(args.model, args.backend)
     report = evaluate_split(classifier, load_corpus(), args.split)
     if args.realworld.is_file():
         rate, flagged = realworld_flags(Analyzer(classifier, max_length=100_000), read_realworld(args.realworld))
@@ -99,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.show_flagged:
             for text, patterns in flagged:
                 print(f"{','.join(patterns)}\t{text}", file=sys.stderr)
+    report["backend"] = classifier.backend
     print(json.dumps(report, indent=2))
     return 0
 

@@ -1,0 +1,327 @@
+"""Heartfelt's performance benchmark: model-only latency, end-to-end HTTP latency, throughput, start-up.
+
+    make bench            (python -m benchmarks.run [--model DIR] [--quick])
+
+Prints a markdown table and writes ``benchmarks/results.json`` and ``benchmarks/results.md``. Every
+figure is also given as a ratio to the bare fp32 forward pass of the base encoder (all-MiniLM-L6-v2,
+batch 1) measured in the same run, because absolute times drift on a shared machine. Servers bind
+127.0.0.1 only; request counts and durations are bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT_DIR = Path(__file__).resolve().parent
+TOKENS = (16, 32, 64, 128)
+SHORT_CLEAN = "Running 5 minutes late, see you soon!"
+FLAGGED_3 = "I'm sorry if you were hurt. But you're overreacting about Friday. Can we just move on?"
+README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
+FILLER = "we talked about the plan for the weekend and what to bring along "
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def text_of_tokens(tokenizer, n: int) -> str:
+    """A text that tokenizes to exactly ``n`` tokens with [CLS] and [SEP]."""
+    ids = tokenizer(FILLER * 20, add_special_tokens=False)["input_ids"][: n - 2]
+    return tokenizer.decode(ids)
+
+
+def time_calls(fn, repeats: int, warmup: int = 3) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+# ---- model only -------------------------------------------------------------------------------
+
+
+def model_latency(model_dir: Path, repeats: int) -> dict:
+    """Batch-1 latency (ms) of each variant at each length, for 1 and 2 threads."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from service.classifier import TorchClassifier
+    from service.onnx_backend import OnnxClassifier
+    from training.embeddings import base_model_path
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    texts = {n: text_of_tokens(tokenizer, n) for n in TOKENS}
+    base = AutoModel.from_pretrained(base_model_path()).eval()
+    torch_clf = TorchClassifier(model_dir)
+    torch_int8 = TorchClassifier(model_dir)
+    torch_int8.model = torch.ao.quantization.quantize_dynamic(torch_int8.model, {torch.nn.Linear}, dtype=torch.qint8)
+    results: dict = {}
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        onnx_clf = OnnxClassifier(model_dir, num_threads=threads)
+        for n, text in texts.items():
+            enc = tokenizer(text, return_tensors="pt")
+            with torch.inference_mode():
+                runs = {
+                    "base encoder fp32 (bare forward)": lambda enc=enc: base(**enc),
+                    "torch fp32": lambda text=text: torch_clf.predict([text], [""]),
+                    "torch int8 (dynamic)": lambda text=text: torch_int8.predict([text], [""]),
+                    "ONNX Runtime int8 (fused)": lambda text=text, onnx_clf=onnx_clf: onnx_clf.predict([text], [""]),
+                }
+                for name, fn in runs.items():
+                    times = time_calls(fn, repeats)
+                    results.setdefault(name, {}).setdefault(f"{threads}t", {})[str(n)] = {
+                        "p50_ms": pct(times, 50),
+                        "p95_ms": pct(times, 95),
+                    }
+    # The reference: the base encoder's bare fp32 pass on the three-sentence message (batch 1), and
+    # its batch-32 throughput, with the server's thread count (2).
+    torch.set_num_threads(2)
+    with torch.inference_mode():
+        enc = tokenizer(FLAGGED_3, return_tensors="pt")
+        ref_ms = pct(time_calls(lambda: base(**enc), repeats), 50)
+        batch = tokenizer([FLAGGED_3] * 32, return_tensors="pt", padding=True)
+        batch_ms = pct(time_calls(lambda: base(**batch), max(repeats // 10, 5)), 50)
+    return {
+        "latency": results,
+        "reference": {
+            "bare_fp32_ms_flagged_message": ref_ms,
+            "bare_fp32_tokens_flagged_message": int(enc["input_ids"].shape[1]),
+            "bare_fp32_batch32_msgs_per_s": 32_000 / batch_ms,
+        },
+    }
+
+
+# ---- a real server ------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """``heartfelt serve`` in a subprocess on 127.0.0.1; records time to ready and resident memory."""
+
+    def __init__(self, model_dir: Path, **settings: str) -> None:
+        self.port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HEARTFELT_")}
+        env.update(HEARTFELT_MODEL_PATH=str(model_dir), HEARTFELT_PORT=str(self.port), HEARTFELT_HOST="127.0.0.1")
+        env.update({f"HEARTFELT_{k.upper()}": v for k, v in settings.items()})
+        self.url = f"http://127.0.0.1:{self.port}"
+        started = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "service.cli", "serve"],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        import httpx
+
+        with httpx.Client(trust_env=False) as client:
+            while time.perf_counter() - started < 120:
+                try:
+                    if client.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.02)
+            else:
+                self.stop()
+                raise RuntimeError("the server did not become ready in 120 s")
+        self.ready_s = time.perf_counter() - started
+
+    def rss_mb(self) -> float:
+        import psutil
+
+        return psutil.Process(self.proc.pid).memory_info().rss / 2**20
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+async def _drive(url: str, text: str, total: int, concurrency: int) -> tuple[list[float], float, int]:
+    import httpx
+
+    latencies: list[float] = []
+    errors = 0
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(total):
+        queue.put_nowait(i)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60, trust_env=False) as client:
+
+        async def worker() -> None:
+            nonlocal errors
+            while not queue.empty():
+                queue.get_nowait()
+                started = time.perf_counter()
+                try:
+                    response = await client.post("/v1/analyze", json={"text": text})
+                    ok = response.status_code == 200
+                except httpx.TransportError:
+                    ok = False
+                latencies.append((time.perf_counter() - started) * 1000)
+                errors += not ok
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return latencies, elapsed, errors
+
+
+def drive(url: str, text: str, total: int, concurrency: int) -> dict:
+    latencies, elapsed, errors = asyncio.run(_drive(url, text, total, concurrency))
+    return {
+        "requests": total,
+        "errors": errors,
+        "msgs_per_s": total / elapsed,
+        "p50_ms": pct(latencies, 50),
+        "p95_ms": pct(latencies, 95),
+        "p99_ms": pct(latencies, 99),
+    }
+
+
+def server_figures(model_dir: Path, requests: int) -> dict:
+    out: dict = {"end_to_end": {}, "throughput": {}, "startup": {}}
+    for batching in ("on", "off"):
+        server = Server(model_dir, micro_batching="true" if batching == "on" else "false")
+        try:
+            if batching == "on":
+                out["startup"] = {"ready_s": server.ready_s, "rss_mb_idle": server.rss_mb()}
+                for name, text in (("short clean message", SHORT_CLEAN), ("three-sentence flagged", FLAGGED_3)):
+                    drive(server.url, text, 20, 1)  # warm the connection and caches
+                    out["end_to_end"][name] = drive(server.url, text, requests, 1)
+            for concurrency in (1, 8, 32):
+                out["throughput"].setdefault(batching, {})[str(concurrency)] = drive(
+                    server.url, FLAGGED_3, max(requests, concurrency * 10), concurrency
+                )
+            out["startup"][f"rss_mb_after_load_batching_{batching}"] = server.rss_mb()
+        finally:
+            server.stop()
+    return out
+
+
+# ---- report ---------------------------------------------------------------------------------------
+
+
+def markdown(report: dict) -> str:
+    ref = report["model"]["reference"]
+    ref_ms, ref_tp = ref["bare_fp32_ms_flagged_message"], ref["bare_fp32_batch32_msgs_per_s"]
+    lines = [
+        f"Measured {report['when']} on {report['machine']} (`make bench`). Reference: the base encoder's bare "
+        f"fp32 forward pass on the three-sentence message ({ref['bare_fp32_tokens_flagged_message']} tokens, "
+        f"batch 1, 2 threads) took **{ref_ms:.1f} ms**; at batch 32 it gives **{ref_tp:.0f} msgs/s**.",
+        "",
+        "**Model only, batch 1, p50 / p95 ms** (× = p50 over the bare fp32 pass of the same length and threads)",
+        "",
+        "| variant | threads | " + " | ".join(f"{n} tok" for n in TOKENS) + " |",
+        "|---|---|" + "---|" * len(TOKENS),
+    ]
+    lat = report["model"]["latency"]
+    bare = lat["base encoder fp32 (bare forward)"]
+    for name, per_threads in lat.items():
+        for threads, per_len in per_threads.items():
+            cells = [
+                f"{v['p50_ms']:.1f} / {v['p95_ms']:.1f} ({v['p50_ms'] / bare[threads][n]['p50_ms']:.2f}×)"
+                for n, v in per_len.items()
+            ]
+            lines.append(f"| {name} | {threads[:-1]} | " + " | ".join(cells) + " |")
+    e2e = report["server"]["end_to_end"]
+    lines += [
+        "",
+        "**`POST /v1/analyze` end to end over HTTP** (one client, sequential; full analysis with verified suggestions)",
+        "",
+        "| message | p50 ms | p95 ms | p99 ms | p50 × bare fp32 pass |",
+        "|---|---|---|---|---|",
+    ]
+    for name, v in e2e.items():
+        lines.append(
+            f"| {name} | {v['p50_ms']:.1f} | {v['p95_ms']:.1f} | {v['p99_ms']:.1f} | {v['p50_ms'] / ref_ms:.2f}× |"
+        )
+    lines += [
+        "",
+        "**Throughput, three-sentence flagged message** (messages/s; × = over the bare fp32 batch-32 throughput)",
+        "",
+        "| concurrency | micro-batching on | errors | micro-batching off | errors |",
+        "|---|---|---|---|---|",
+    ]
+    tp = report["server"]["throughput"]
+    for c in tp["on"]:
+        on, off = tp["on"][c], tp["off"][c]
+        lines.append(
+            f"| {c} | {on['msgs_per_s']:.0f} ({on['msgs_per_s'] / ref_tp:.2f}×), p50 {on['p50_ms']:.0f} ms "
+            f"| {on['errors']} | {off['msgs_per_s']:.0f} ({off['msgs_per_s'] / ref_tp:.2f}×), "
+            f"p50 {off['p50_ms']:.0f} ms | {off['errors']} |"
+        )
+    st = report["server"]["startup"]
+    lines += [
+        "",
+        f"**Start-up:** ready (`/readyz` 200, after the warm-up pass) **{st['ready_s']:.2f} s** after launch; "
+        f"RSS {st['rss_mb_idle']:.0f} MB idle, {st['rss_mb_after_load_batching_on']:.0f} MB after the load above.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=ROOT / "models" / "heartfelt-minilm")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run)")
+    parser.add_argument("--out", type=Path, default=OUT_DIR)
+    parser.add_argument("--readme", action="store_true", help="also replace the table in README.md")
+    args = parser.parse_args(argv)
+    repeats, requests = (10, 40) if args.quick else (100, 300)
+    report = {
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": f"{os.cpu_count()} CPUs, {platform.machine()}, Python {platform.python_version()}",
+        "model": model_latency(args.model, repeats),
+        "server": server_figures(args.model, requests),
+    }
+    ref = report["model"]["reference"]
+    e2e = report["server"]["end_to_end"]["three-sentence flagged"]["p50_ms"]
+    tp32 = report["server"]["throughput"]["on"]["32"]["msgs_per_s"]
+    report["targets"] = {
+        "analyze_p50_over_bare_fp32 (target <= 0.75)": e2e / ref["bare_fp32_ms_flagged_message"],
+        "throughput_c32_over_bare_fp32_batch32 (target >= 1.5)": tp32 / ref["bare_fp32_batch32_msgs_per_s"],
+        "ready_s (target <= 2)": report["server"]["startup"]["ready_s"],
+        "rss_mb (target <= 300)": report["server"]["startup"]["rss_mb_after_load_batching_on"],
+    }
+    table = markdown(report)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (args.out / "results.md").write_text(table, encoding="utf-8")
+    if args.readme:
+        readme = ROOT / "README.md"
+        text = readme.read_text(encoding="utf-8")
+        head, rest = text.split(README_START, 1)
+        _, tail = rest.split(README_END, 1)
+        readme.write_text(f"{head}{README_START}\n{table}{README_END}{tail}", encoding="utf-8")
+    print(table)
+    print(json.dumps(report["targets"], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
