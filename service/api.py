@@ -68,11 +68,6 @@ class Runtime:
     ready: bool = False
 
 
-def _use_classifier(rewriter: Rewriter, classifier: Any) -> None:
-    """Route every model call of the analyzer and the rewrite engine through ``classifier``."""
-    rewriter.analyzer.classifier = rewriter.classifier = classifier
-
-
 def create_app(settings: Settings | None = None, rewriter: Rewriter | None = None) -> FastAPI:
     """Build the app. Tests pass a preloaded ``rewriter``; otherwise the lifespan loads one from settings."""
     settings = settings or get_settings()
@@ -90,7 +85,7 @@ def create_app(settings: Settings | None = None, rewriter: Rewriter | None = Non
             runtime.batcher = MicroBatcher(
                 model, settings.batch_wait_ms, settings.batch_max_units, settings.queue_limit
             )
-            _use_classifier(runtime.rewriter, runtime.batcher)
+            runtime.rewriter.analyzer.classifier = runtime.batcher  # every model call, rewrites included
         await asyncio.to_thread(runtime.rewriter.rewrite, WARMUP_TEXT)
         runtime.ready = True
         log.info("ready", model=runtime.rewriter.analyzer.model_ref.version, backend=model.backend)
@@ -99,7 +94,7 @@ def create_app(settings: Settings | None = None, rewriter: Rewriter | None = Non
         finally:
             runtime.ready = False
             if runtime.batcher is not None:
-                _use_classifier(runtime.rewriter, model)  # a preloaded rewriter outlives the app
+                runtime.rewriter.analyzer.classifier = model  # a preloaded rewriter outlives the app
                 runtime.batcher.close()
                 runtime.batcher = None
 

@@ -7,6 +7,7 @@ starts in a fraction of a second and stays small. ``python -m training.export`` 
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +19,9 @@ class ChecksumError(RuntimeError):
     """The ONNX file does not match the checksum recorded at export time."""
 
 
-def onnx_path(model_dir: str | Path) -> Path | None:
-    """The exported file recorded in ``heartfelt.json``, if the model directory has one."""
-    record = read_metadata(Path(model_dir)).get("onnx")
+def onnx_path(model_dir: str | Path, meta: dict | None = None) -> Path | None:
+    """The exported file recorded in ``heartfelt.json`` (``meta``, when already read), if it is there."""
+    record = (meta if meta is not None else read_metadata(Path(model_dir))).get("onnx")
     path = Path(model_dir) / record["file"] if record else None
     return path if path is not None and path.is_file() else None
 
@@ -31,22 +32,19 @@ class OnnxClassifier(Classifier):
     backend = "onnx"
 
     def __init__(self, model_dir: str | Path, num_threads: int | None = None, verify: bool = True) -> None:
-        import json
-
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
         model_dir = Path(model_dir)
-        meta = read_metadata(model_dir)
-        record = meta.get("onnx")
-        path = onnx_path(model_dir)
-        if record is None or path is None:
-            raise ModelNotFoundError(f"no ONNX export in {model_dir}; run `heartfelt export` (part of `make model`)")
-        if verify and sha256(path) != record["sha256"]:
-            raise ChecksumError(f"{path.name} does not match the checksum in heartfelt.json; re-run `heartfelt export`")
+        read_metadata(model_dir)  # fail early, with the `make model` hint, before reading anything else
         config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
         labels = tuple(config["id2label"][str(i)] for i in range(len(config["id2label"])))
-        self._load_metadata(model_dir, labels)
+        meta = self._load_metadata(model_dir, labels)
+        path = onnx_path(model_dir, meta)
+        if path is None:
+            raise ModelNotFoundError(f"no ONNX export in {model_dir}; run `heartfelt export` (part of `make model`)")
+        if verify and sha256(path) != meta["onnx"]["sha256"]:
+            raise ChecksumError(f"{path.name} does not match the checksum in heartfelt.json; re-run `heartfelt export`")
         self.hidden_size = int(config["hidden_size"])
 
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))

@@ -21,7 +21,7 @@ import numpy as np
 from lemminflect import getAllLemmas, getInflection
 
 from service import phrasebook as pb
-from service.analyzer import PLACEHOLDER, Analyzer, Scored, check_text, classify
+from service.analyzer import PLACEHOLDER, Analyzer, Classifier, Scored, check_text, classify
 from service.labels import FLAG_LABELS, LABEL2ID
 from service.schemas import Addition, Analysis, Edit, Placeholder, RewriteResult, Suggestion
 from service.segmenter import Unit, contexts, segment
@@ -512,7 +512,6 @@ class Rewriter:
 
     def __init__(self, analyzer: Analyzer) -> None:
         self.analyzer = analyzer
-        self.classifier = analyzer.classifier
         texts = [p.text for p in pb.PHRASES]
         # The phrasebook is read once per loaded model: its embeddings pick entries close to a draft.
         _, decided, vectors = classify(self.classifier, texts, [""] * len(texts))
@@ -526,6 +525,11 @@ class Rewriter:
             clean and bool(decided[k, LABEL2ID[p.aim]])
             for k, (p, clean) in enumerate(zip(pb.PHRASES, self._phrase_clean, strict=True))
         ]
+
+    @property
+    def classifier(self) -> Classifier:
+        """The analyzer's model: swapping it (the server's micro-batcher) swaps the rewriter's too."""
+        return self.analyzer.classifier
 
     # -- the analyzer's suggestion hook -------------------------------------------------------
 
@@ -648,25 +652,23 @@ class Rewriter:
                         opt.rows = list(range(len(batch_units), len(batch_units) + len(pieces)))
                     batch_units += list(pieces)
                     batch_ctx += ctx
+        fresh: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         if batch_units:
             proba, decided, vectors = classify(self.classifier, batch_units, batch_ctx)
-            for display, rows in library_rows.items():
+            fresh = {d: (proba[rows], decided[rows], vectors[rows]) for d, rows in library_rows.items()}
+            for display, outputs in fresh.items():
                 if len(self._library) < LIBRARY_CACHE_SIZE:
-                    self._library[display] = (proba[rows], decided[rows], vectors[rows])
+                    self._library[display] = outputs
         for plan in plans:
             for opts in plan.options.values():
                 for opt in opts:
                     target = _original_vector(plan.scored, opt)
-                    if opt.library and opt.display in self._library:
-                        o_proba, o_decided, o_vectors = self._library[opt.display]
-                    elif opt.library and opt.display in library_rows:
-                        rows = library_rows[opt.display]
-                        o_proba, o_decided, o_vectors = proba[rows], decided[rows], vectors[rows]
-                    elif opt.rows:
-                        o_proba, o_decided, o_vectors = proba[opt.rows], decided[opt.rows], vectors[opt.rows]
+                    if opt.library:
+                        outputs = self._library.get(opt.display) or fresh.get(opt.display)
                     else:
-                        o_proba = None
-                    if o_proba is not None:
+                        outputs = (proba[opt.rows], decided[opt.rows], vectors[opt.rows]) if opt.rows else None
+                    if outputs is not None:
+                        o_proba, o_decided, o_vectors = outputs
                         opt.ok = not o_decided[:, :_N_FLAGS].any()
                         aim = float(o_proba[:, LABEL2ID[opt.aim]].max()) if opt.aim else 0.0
                         vec = o_vectors.mean(axis=0)

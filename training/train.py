@@ -21,6 +21,7 @@ import numpy as np
 from service import __version__
 from service.classifier import MAX_LENGTH, METADATA_FILE
 from service.labels import FLAG_LABELS, ID2LABEL, LABEL2ID, LABELS
+from service.onnx_backend import sha256
 from service.settings import DEFAULT_MODEL_DIR
 from training.data import CORPUS_PATH
 from training.dataset import UnitRow, load_corpus, split_rows, targets
@@ -92,18 +93,8 @@ def _tokenize(tokenizer, rows: list[UnitRow]) -> list[dict]:
     return [{**{k: enc[k][i] for k in enc}, "labels": ys[i].tolist()} for i in range(len(rows))]
 
 
-def _file_digest(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _write_metadata(out: Path, thresholds: dict[str, float], extra: dict) -> dict:
-    digest = _file_digest(out / "model.safetensors")
+    digest = sha256(out / "model.safetensors")
     meta = {"name": MODEL_NAME, "version": f"{__version__}+{digest[:10]}", "thresholds": thresholds, **extra}
     (out / METADATA_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return meta
