@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +29,15 @@ def onnx_path(model_dir: str | Path, meta: dict | None = None) -> Path | None:
 
 
 class OnnxClassifier(Classifier):
-    """Same predictions as :class:`service.classifier.TorchClassifier`, from the int8 ONNX graph."""
+    """Same predictions as :class:`service.classifier.TorchClassifier`, from the int8 ONNX graph.
+
+    Every (unit, context) pair runs alone, with no padding. Dynamic int8 picks one activation scale
+    per tensor, so in a padded batch a unit's scores would shift with whatever shares the batch
+    (by up to 0.2 on the test split), and a rewrite checked in one batch could read differently when
+    analyzed again in another. Alone, a unit always gets the same scores. Pairs run in parallel on
+    ``num_threads`` single-threaded runs of one session, which on this 2-core machine is as fast as
+    batching (``benchmarks/run.py``) and leaves no cores idle on short inputs.
+    """
 
     backend = "onnx"
 
@@ -49,36 +59,35 @@ class OnnxClassifier(Classifier):
 
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.enable_truncation(MAX_LENGTH, strategy="longest_first")
-        self.tokenizer.enable_padding(pad_id=int(config.get("pad_token_id") or 0))
+        self.tokenizer.no_padding()
         options = ort.SessionOptions()
-        options.intra_op_num_threads = num_threads or 0  # 0: ONNX Runtime picks the physical cores
+        options.intra_op_num_threads = 1  # parallelism comes from concurrent runs (class docstring)
         options.inter_op_num_threads = 1
         # No busy-waiting between runs: in a server the request threads need those cores.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.workers = num_threads or len(os.sched_getaffinity(0))
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="heartfelt-onnx") if self.workers > 1 else None
 
     def predict(self, units: list[str], contexts: list[str], batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities and L2-normalised unit vectors; ``batch_size`` is unused (pairs run alone)."""
         if not units:
             return self._empty()
-        # Batches of similar length waste less compute on padding; results go back in input order.
-        order = sorted(range(len(units)), key=lambda i: len(units[i]) + len(contexts[i]))
-        proba = np.empty((len(units), len(self.info.labels)), dtype=np.float32)
-        vectors = np.empty((len(units), self.hidden_size), dtype=np.float32)
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
-            # An empty context is no second segment at all (as the training tokenizer reads it).
-            encodings = self.tokenizer.encode_batch(
-                [(units[i], contexts[i]) if contexts[i] else units[i] for i in rows]
-            )
-            feed = {
-                "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-                "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-                "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
-            }
-            logits, pooled = self.session.run(None, feed)
-            proba[rows] = 1.0 / (1.0 + np.exp(-logits))
-            vectors[rows] = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-        return proba, vectors
+        # An empty context is no second segment at all (as the training tokenizer reads it).
+        encodings = self.tokenizer.encode_batch([(u, c) if c else u for u, c in zip(units, contexts, strict=True)])
+        runs = self._pool.map(self._run, encodings) if self._pool and len(encodings) > 1 else map(self._run, encodings)
+        logits, pooled = (np.concatenate(x) for x in zip(*runs, strict=True))
+        proba = 1.0 / (1.0 + np.exp(-logits))
+        vectors = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        return proba.astype(np.float32), vectors.astype(np.float32)
+
+    def _run(self, encoding) -> list[np.ndarray]:
+        feed = {
+            "input_ids": np.array([encoding.ids], dtype=np.int64),
+            "attention_mask": np.array([encoding.attention_mask], dtype=np.int64),
+            "token_type_ids": np.array([encoding.type_ids], dtype=np.int64),
+        }
+        return self.session.run(None, feed)
 
 
 def sha256(path: Path) -> str:

@@ -25,7 +25,9 @@ class Settings(BaseSettings):
         "auto", description="Inference backend; `auto` serves the int8 ONNX export when the model has one."
     )
     threads: int | None = Field(
-        None, ge=1, description="Inference threads per process; unset uses the runtime's default."
+        None,
+        ge=1,
+        description="Inference threads: torch intra-op threads, or concurrent single-threaded ONNX runs; unset uses the CPUs available.",
     )
     micro_batching: bool = Field(True, description="Coalesce concurrent requests into shared forward passes.")
     batch_wait_ms: float = Field(
