@@ -29,6 +29,7 @@ TOKENS = (16, 32, 64, 128)
 SHORT_CLEAN = "Running 5 minutes late, see you soon!"
 FLAGGED_3 = "I'm sorry if you were hurt. But you're overreacting about Friday. Can we just move on?"
 README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
+UNITS_FOR_THROUGHPUT = 256
 FILLER = "we talked about the plan for the weekend and what to bring along "
 
 
@@ -106,6 +107,48 @@ def model_latency(model_dir: Path, repeats: int) -> dict:
             "bare_fp32_batch32_msgs_per_s": 32_000 / batch_ms,
         },
     }
+
+
+def unit_throughput(model_dir: Path, units: int = 256) -> dict:
+    """Units/s over test-split (unit, context) pairs: the ONNX backend's way (each pair alone, on two
+    concurrent single-threaded runs) against padded batches of 32 on one two-threaded run, which is
+    faster per pass but makes a unit's int8 scores depend on its batch company."""
+    import onnxruntime as ort
+
+    from service.onnx_backend import OnnxClassifier, onnx_path
+    from training.dataset import load_corpus, split_rows
+
+    rows = split_rows(load_corpus(), "test")[:units]
+    texts, contexts = [r.text for r in rows], [r.context for r in rows]
+    alone = OnnxClassifier(model_dir, num_threads=2)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = 2, 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    batched = ort.InferenceSession(str(onnx_path(model_dir)), options, providers=["CPUExecutionProvider"])
+    tokenizer = alone.tokenizer
+
+    def padded_batches() -> None:
+        for start in range(0, len(texts), 32):
+            pairs = [
+                (t, c) if c else t for t, c in zip(texts[start : start + 32], contexts[start : start + 32], strict=True)
+            ]
+            enc = tokenizer.encode_batch(pairs)
+            width = max(len(e.ids) for e in enc)
+            feed = {
+                name: np.array([getattr(e, attr) + [0] * (width - len(e.ids)) for e in enc], dtype=np.int64)
+                for name, attr in (
+                    ("input_ids", "ids"),
+                    ("attention_mask", "attention_mask"),
+                    ("token_type_ids", "type_ids"),
+                )
+            }
+            batched.run(None, feed)
+
+    runs = {
+        "pairs alone, 2 concurrent runs (served)": lambda: alone.predict(texts, contexts),
+        "padded batches of 32, 2 threads": padded_batches,
+    }
+    return {name: len(texts) * 1000 / pct(time_calls(fn, 5, warmup=1), 50) for name, fn in runs.items()}
 
 
 # ---- a real server ------------------------------------------------------------------------------
@@ -235,7 +278,8 @@ def markdown(report: dict) -> str:
         f"fp32 forward pass on the three-sentence message ({ref['bare_fp32_tokens_flagged_message']} tokens, "
         f"batch 1, 2 threads) took **{ref_ms:.1f} ms**; at batch 32 it gives **{ref_tp:.0f} msgs/s**.",
         "",
-        "**Model only, batch 1, p50 / p95 ms** (× = p50 over the bare fp32 pass of the same length and threads)",
+        "**Model only, batch 1, p50 / p95 ms** (× = p50 over the bare fp32 pass of the same length and threads; "
+        "the ONNX backend runs one unit on one thread, so its rows differ only by noise)",
         "",
         "| variant | threads | " + " | ".join(f"{n} tok" for n in TOKENS) + " |",
         "|---|---|" + "---|" * len(TOKENS),
@@ -276,6 +320,14 @@ def markdown(report: dict) -> str:
             f"| {on['errors']} | {off['msgs_per_s']:.0f} ({off['msgs_per_s'] / ref_tp:.2f}×), "
             f"p50 {off['p50_ms']:.0f} ms | {off['errors']} |"
         )
+    lines += [
+        "",
+        f"**ONNX int8 over {UNITS_FOR_THROUGHPUT} test-split units with their context** (model only, units/s)",
+        "",
+        "| how | units/s |",
+        "|---|---|",
+    ]
+    lines += [f"| {name} | {v:.0f} |" for name, v in report["model"]["unit_throughput"].items()]
     st = report["server"]["startup"]
     lines += [
         "",
@@ -299,6 +351,7 @@ def main(argv: list[str] | None = None) -> int:
         "model": model_latency(args.model, repeats),
         "server": server_figures(args.model, requests),
     }
+    report["model"]["unit_throughput"] = unit_throughput(args.model, UNITS_FOR_THROUGHPUT)
     ref = report["model"]["reference"]
     e2e = report["server"]["end_to_end"]["three-sentence flagged"]["p50_ms"]
     tp32 = report["server"]["throughput"]["on"]["32"]["msgs_per_s"]

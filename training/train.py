@@ -230,12 +230,14 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--epochs", type=float, default=defaults.epochs)
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
     p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--pos-weight", type=float, default=defaults.pos_weight, help="weight of positives in the BCE loss")
     p.add_argument("--max-train-units", type=int, default=None)
     p.add_argument("--no-card", action="store_true")
     a = p.parse_args(argv)
     return TrainConfig(
         corpus=a.corpus, output_dir=a.output, base_model=a.base_model, epochs=a.epochs,
-        batch_size=a.batch_size, seed=a.seed, max_train_units=a.max_train_units, write_card=not a.no_card,
+        batch_size=a.batch_size, seed=a.seed, pos_weight=a.pos_weight, max_train_units=a.max_train_units,
+        write_card=not a.no_card,
     )  # fmt: skip
 
 

@@ -1,6 +1,9 @@
 """Build ``training/data/corpus.jsonl`` from the hand-written sentence pools.
 
-    python -m training.data.build
+    python -m training.data.build [--output PATH] [--split-seed N] [--compose-seed N]
+
+The defaults rebuild the committed ``corpus.jsonl``; other seeds give the same sentences in other
+splits or other compositions, for measuring how much a model's figures move with them alone.
 
 Steps, all seeded so the corpus is reproducible:
 1. read the pools and drop exact duplicates (normalised text);
@@ -172,7 +175,7 @@ def compose(sentences: list[Sentence], split: str, rng: random.Random) -> list[d
     return examples
 
 
-def build(out_path: Path = CORPUS_PATH) -> dict:
+def build(out_path: Path = CORPUS_PATH, split_seed: int = SEED, compose_seed: int = SEED) -> dict:
     from training.embeddings import embed
 
     sentences, dropped = dedupe(load_pools())
@@ -180,8 +183,8 @@ def build(out_path: Path = CORPUS_PATH) -> dict:
     # a sentence and all its clauses share one group, so a near-twin clause can't cross splits either;
     # texts equal after normalisation ("I messed up," / "i messed up;") are joined even below the cosine bar
     groups = union_owners(owners, len(sentences), near_duplicate_groups(embed(texts)), [normalise(t) for t in texts])
-    splits = assign_splits(sentences, groups)
-    rng = random.Random(SEED)
+    splits = assign_splits(sentences, groups, split_seed)
+    rng = random.Random(compose_seed)
     examples = []
     for split in SPLIT_SHARES:
         pool = [s for s, sp in zip(sentences, splits, strict=True) if sp == split]
@@ -193,5 +196,17 @@ def build(out_path: Path = CORPUS_PATH) -> dict:
     return {"sentences": len(sentences), "exact_duplicates_dropped": dropped, "examples": len(examples)}
 
 
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output", type=Path, default=CORPUS_PATH)
+    parser.add_argument("--split-seed", type=int, default=SEED, help="which sentence groups go to which split")
+    parser.add_argument("--compose-seed", type=int, default=SEED, help="how sentences are joined into messages")
+    args = parser.parse_args(argv)
+    print(json.dumps(build(args.output, args.split_seed, args.compose_seed), indent=2))
+    return 0
+
+
 if __name__ == "__main__":
-    print(json.dumps(build(), indent=2))
+    raise SystemExit(main())
