@@ -56,3 +56,17 @@ def test_meaning_not_keywords(full_analyzer, text, expected):
 def test_real_conflict_free_comments_are_rarely_flagged(full_analyzer):
     rate, _ = realworld_flags(Analyzer(full_analyzer.classifier, max_length=100_000), read_realworld(REALWORLD_PATH))
     assert rate <= MAX_REALWORLD_FLAGGED
+
+
+def test_rewrites_meet_the_rewrite_issues_bar(full_model_dir):
+    """The rewrite engine's measured bar, on the default backend over the test split (about a minute)."""
+    from service.loader import load_rewriter
+    from service.settings import Settings
+    from training.evaluate_rewrites import measure
+
+    rewriter = load_rewriter(Settings(model_path=full_model_dir))
+    report = measure(rewriter, [ex["text"] for ex in load_corpus() if ex["split"] == "test"])
+    assert report["rewrites_without_flags"] >= 0.97, report
+    assert report["unflagged_content_words_kept"] >= 0.95, report
+    assert report["rewrites_identical_to_flagged_input"] == 0, report
+    assert report["unflagged_messages_with_edits"] == 0, report
