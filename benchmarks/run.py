@@ -15,13 +15,12 @@ import asyncio
 import json
 import os
 import platform
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks.local_server import LocalServer
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT_DIR = Path(__file__).resolve().parent
@@ -183,57 +182,6 @@ def analysis_breakdown(model_dir: Path, repeats: int) -> dict:
 # ---- a real server ------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """``heartfelt serve`` in a subprocess on 127.0.0.1; records time to ready and resident memory."""
-
-    def __init__(self, model_dir: Path, **settings: str) -> None:
-        self.port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HEARTFELT_")}
-        env.update(HEARTFELT_MODEL_PATH=str(model_dir), HEARTFELT_PORT=str(self.port), HEARTFELT_HOST="127.0.0.1")
-        env.update({f"HEARTFELT_{k.upper()}": v for k, v in settings.items()})
-        self.url = f"http://127.0.0.1:{self.port}"
-        started = time.perf_counter()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "service.cli", "serve"],
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        import httpx
-
-        with httpx.Client(trust_env=False) as client:
-            while time.perf_counter() - started < 120:
-                try:
-                    if client.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.02)
-            else:
-                self.stop()
-                raise RuntimeError("the server did not become ready in 120 s")
-        self.ready_s = time.perf_counter() - started
-
-    def rss_mb(self) -> float:
-        import psutil
-
-        return psutil.Process(self.proc.pid).memory_info().rss / 2**20
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-
 async def _drive(url: str, text: str, total: int, concurrency: int) -> tuple[list[float], float, int]:
     import httpx
 
@@ -279,8 +227,7 @@ def drive(url: str, text: str, total: int, concurrency: int) -> dict:
 def server_figures(model_dir: Path, requests: int) -> dict:
     out: dict = {"end_to_end": {}, "throughput": {}, "startup": {}}
     for batching in ("on", "off"):
-        server = Server(model_dir, micro_batching="true" if batching == "on" else "false")
-        try:
+        with LocalServer(model_dir, micro_batching="true" if batching == "on" else "false") as server:
             if batching == "on":
                 out["startup"] = {"ready_s": server.ready_s, "rss_mb_idle": server.rss_mb()}
                 for name, text in (("short clean message", SHORT_CLEAN), ("three-sentence flagged", FLAGGED_3)):
@@ -291,8 +238,6 @@ def server_figures(model_dir: Path, requests: int) -> dict:
                     server.url, FLAGGED_3, max(requests, concurrency * 10), concurrency
                 )
             out["startup"][f"rss_mb_after_load_batching_{batching}"] = server.rss_mb()
-        finally:
-            server.stop()
     return out
 
 

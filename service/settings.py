@@ -27,7 +27,10 @@ class Settings(BaseSettings):
     threads: int | None = Field(
         None,
         ge=1,
-        description="Inference threads: torch intra-op threads, or concurrent single-threaded ONNX runs; unset uses the CPUs available.",
+        description=(
+            "Inference threads: torch intra-op threads, or concurrent single-threaded ONNX runs; "
+            "unset uses the CPUs available."
+        ),
     )
     micro_batching: bool = Field(True, description="Coalesce concurrent requests into shared forward passes.")
     batch_wait_ms: float = Field(

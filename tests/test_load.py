@@ -12,10 +12,6 @@ import asyncio
 import contextlib
 import json
 import math
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -24,9 +20,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from benchmarks.local_server import HOST, LocalServer, ServerFailed
+
 pytestmark = pytest.mark.slow
 
-HOST = "127.0.0.1"  # the only address this test ever talks to
 REQUESTS = 2000
 CONCURRENCY = 32
 READY_TIMEOUT_S = 120  # the model loads and warms up on a CPU that other jobs may share
@@ -84,65 +81,18 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Server:
-    base_url: str
-    process: subprocess.Popen
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-
 @pytest.fixture(scope="module")
 def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
-    port = free_port()
     log_path = tmp_path_factory.mktemp("load") / "server.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HEARTFELT_")}
-    env |= {
-        "HEARTFELT_MODEL_PATH": str(tiny_model_dir),
-        "HEARTFELT_HOST": HOST,
-        "HEARTFELT_PORT": str(port),
-        "HEARTFELT_WORKERS": "1",
-        "HEARTFELT_LOG_JSON": "true",
-        "HEARTFELT_RATE_LIMIT": "",
-        "HEARTFELT_API_KEYS": "",
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-    }
-    command = [sys.executable, "-m", "service.cli", "serve", "--host", HOST, "--port", str(port)]
-    base_url = f"http://{HOST}:{port}"
-    with log_path.open("wb") as log_file:  # a file, not a pipe: a full pipe would stall the server
-        process = subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+    settings = {"workers": "1", "log_json": "true", "rate_limit": "", "api_keys": ""}
     try:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        with httpx.Client(base_url=base_url, timeout=2, trust_env=False) as client:
-            while True:
-                if process.poll() is not None:
-                    pytest.fail(f"the server exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
-                try:
-                    if client.get("/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(f"the server was not ready after {READY_TIMEOUT_S} s:\n{log_path.read_text()[-3000:]}")
-                time.sleep(0.25)
-        yield Server(base_url, process, log_path)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        running = LocalServer(
+            tiny_model_dir, log_path, READY_TIMEOUT_S, extra_env={"TOKENIZERS_PARALLELISM": "false"}, **settings
+        )
+    except ServerFailed as exc:
+        pytest.fail(str(exc))
+    with running:
+        yield running
 
 
 @dataclass
@@ -228,10 +178,10 @@ def report(result: LoadResult) -> tuple[str, dict]:
     return "\n".join(lines), figures
 
 
-def test_load_has_no_server_errors_and_stays_live(server: Server, capsys, tmp_path: Path):
+def test_load_has_no_server_errors_and_stays_live(server: LocalServer, capsys, tmp_path: Path):
     result = LoadResult()
     try:
-        asyncio.run(asyncio.wait_for(run_load(server.base_url, result), LOAD_BUDGET_S))
+        asyncio.run(asyncio.wait_for(run_load(server.url, result), LOAD_BUDGET_S))
     except TimeoutError:
         pytest.fail(f"the load run passed its {LOAD_BUDGET_S} s budget after {result.done} of {REQUESTS} requests")
 
