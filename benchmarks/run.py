@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.local_server import LocalServer
+from benchmarks.local_server import ROOT, LocalServer
+from service.settings import get_settings
 
-ROOT = Path(__file__).resolve().parents[1]
 OUT_DIR = Path(__file__).resolve().parent
 TOKENS = (16, 32, 64, 128)
 SHORT_CLEAN = "Running 5 minutes late, see you soon!"
@@ -320,7 +320,7 @@ def markdown(report: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=ROOT / "models" / "heartfelt-minilm")
+    parser.add_argument("--model", type=Path, default=get_settings().model_path)
     parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run)")
     parser.add_argument("--out", type=Path, default=OUT_DIR)
     parser.add_argument("--readme", action="store_true", help="also replace the table in README.md")

@@ -72,7 +72,7 @@ class Classifier:
         raise NotImplementedError
 
     def predict_proba(self, units: list[str], contexts: list[str], batch_size: int = 64) -> np.ndarray:
-        """Sigmoid probabilities, shape ``(len(units), len(LABELS))``; one forward pass per batch."""
+        """Sigmoid probabilities, shape ``(len(units), len(LABELS))``: the first half of :meth:`predict`."""
         return self.predict(units, contexts, batch_size)[0]
 
     def conflict_scores(self, vectors: np.ndarray) -> np.ndarray:

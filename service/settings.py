@@ -32,11 +32,11 @@ class Settings(BaseSettings):
             "unset uses the CPUs available."
         ),
     )
-    micro_batching: bool = Field(True, description="Coalesce concurrent requests into shared forward passes.")
+    micro_batching: bool = Field(True, description="Coalesce concurrent requests into shared model calls.")
     batch_wait_ms: float = Field(
-        2.0, ge=0, le=100, description="Longest a request waits for others to share its forward pass (micro-batching)."
+        2.0, ge=0, le=100, description="Longest a request waits for others to share its model call (micro-batching)."
     )
-    batch_max_units: int = Field(64, ge=1, description="Most sentence units in one coalesced forward pass.")
+    batch_max_units: int = Field(64, ge=1, description="Most sentence units in one coalesced model call.")
     queue_limit: int = Field(256, ge=1, description="Requests waiting for the model before new ones get 503.")
     log_json: bool = Field(False, description="Write logs as JSON lines instead of console text.")
     max_body_bytes: int = Field(65_536, ge=1024, description="Largest request body accepted, in bytes (413 above).")

@@ -140,8 +140,10 @@ def _smoke_agreement(model_dir: Path) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from service.settings import get_settings
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=Path("models/heartfelt-minilm"))
+    parser.add_argument("--model", type=Path, default=get_settings().model_path)
     args = parser.parse_args(argv)
     record = export(args.model)
     print(json.dumps(record, indent=2))
