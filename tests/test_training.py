@@ -59,3 +59,12 @@ def test_threshold_tuning_picks_the_separating_value():
     thresholds = tune_thresholds(y, proba, floor=0.3)
     assert 0.6 < thresholds[LABELS[0]] <= 0.7
     assert all(t >= 0.3 and t in THRESHOLD_GRID for t in thresholds.values())
+
+
+def test_a_precision_weighted_threshold_needs_stronger_evidence():
+    y = np.zeros((5, len(LABELS)), dtype=np.float32)
+    y[[0, 1, 3], 0] = 1  # a positive that scores below a negative: no threshold separates them
+    proba = np.full((5, len(LABELS)), 0.05, dtype=np.float32)
+    proba[:, 0] = [0.9, 0.8, 0.6, 0.5, 0.2]
+    assert 0.2 < tune_thresholds(y, proba, floor=0.1)[LABELS[0]] <= 0.5  # F1: take all three, and one false flag
+    assert 0.6 < tune_thresholds(y, proba, floor=0.1, beta=0.5)[LABELS[0]] <= 0.8  # F0.5: only the sure two

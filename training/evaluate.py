@@ -3,6 +3,7 @@
 python -m training.evaluate [--model models/heartfelt-minilm] [--split test] [--backend auto|onnx|torch]
                             [--realworld ../shared/data/realworld_clean_dev.tsv] [--show-flagged]
 python -m training.evaluate --compare-backends     (int8 ONNX against fp32 torch, decision by decision)
+python -m training.evaluate --beta 0.5             (thresholds re-tuned on validation for F-beta, in memory)
 """
 
 from __future__ import annotations
@@ -80,6 +81,18 @@ def realworld_flags(analyzer: Analyzer, texts: list[str]) -> tuple[float, list[t
     return len(flagged) / max(len(texts), 1), flagged
 
 
+def retune_thresholds(classifier, examples: list[dict], beta: float) -> dict[str, float]:
+    """Re-tune the loaded model's thresholds on the validation split for F-beta (beta < 1 favours
+    precision: a flag needs stronger evidence). In memory only; ``heartfelt.json`` is not touched."""
+    from training.train import TrainConfig, tune_thresholds
+
+    rows = split_rows(examples, "validation")
+    proba, _ = predict_rows(classifier, rows)
+    thresholds = tune_thresholds(targets(rows), proba, TrainConfig.threshold_floor, beta)
+    classifier.threshold_vector = np.array([thresholds[label] for label in LABELS], dtype=np.float32)
+    return thresholds
+
+
 def compare_backends(model_dir: Path, examples: list[dict], split: str = "test") -> dict:
     """How often int8 ONNX and fp32 torch make the same decision, per label, and each one's quality."""
     from service.loader import load_classifier
@@ -110,13 +123,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--show-flagged", action="store_true", help="print the real comments that got flagged")
     parser.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"])
     parser.add_argument("--compare-backends", action="store_true", help="int8 ONNX against fp32 torch on --split")
+    parser.add_argument(
+        "--beta", type=float, default=None, help="re-tune thresholds on validation for F-beta first (in memory)"
+    )
     args = parser.parse_args(argv)
 
     if args.compare_backends:
         print(json.dumps(compare_backends(args.model, load_corpus(), args.split), indent=2))
         return 0
     classifier = load_classifier(args.model, args.backend)
-    report = evaluate_split(classifier, load_corpus(), args.split)
+    examples = load_corpus()
+    retuned = retune_thresholds(classifier, examples, args.beta) if args.beta is not None else None
+    report = evaluate_split(classifier, examples, args.split)
+    if retuned is not None:
+        report["thresholds_retuned"] = {"beta": args.beta, **retuned}
     if args.realworld.is_file():
         rate, flagged = realworld_flags(Analyzer(classifier, max_length=100_000), read_realworld(args.realworld))
         report["realworld_flag_rate"] = rate

@@ -98,7 +98,7 @@ that make an apology land badly and four strengths that help it land (`training/
   neighbours as a second segment, mean-pools the unit's own tokens, and a linear layer gives one
   logit per label; `problem_type="multi_label_classification"`.
 - Labels (`config.json` `id2label`): {", ".join(f"`{x}`" for x in LABELS)}.
-- Decision thresholds: one per label, tuned for F1 on the validation split, stored in `heartfelt.json`.
+- Decision thresholds: one per label, tuned for {_f_beta(training)} on the validation split, stored in `heartfelt.json`.
 - Conflict gate: a flag also needs the unit to read as part of an interpersonal conflict, scored by a
   logistic regression on the pooled embedding fitted on the validation split; its threshold lets 98%
   of the validation split's flagged units through (`heartfelt.json`, `conflict_gate`).
@@ -132,6 +132,11 @@ judge of a person or a relationship, it reads English only, and it was trained o
 messages; long, unusual or sarcastic text is read less reliably. Scores are probabilities from a
 small model, not certainties.
 """
+
+
+def _f_beta(training: dict) -> str:
+    beta = float(training["config"].get("threshold_beta", 1.0))
+    return "F1" if beta == 1.0 else f"F-beta with beta {beta:g} (precision weighed more)"
 
 
 def write_card(out: Path, report: dict, classifier, examples: list[dict]) -> Path:

@@ -44,25 +44,30 @@ class TrainConfig:
     seed: int = 42
     max_train_units: int | None = None  # subsample for quick builds (tests)
     threshold_floor: float = 0.30
+    threshold_beta: float = 1.0  # thresholds maximise validation F-beta; below 1 a flag needs stronger evidence
     gate_recall: float = 0.98  # share of validation flags the conflict gate must let through
     write_card: bool = True
     measure_realworld: bool = True  # the false-flag rate on ../shared/data, when it is there
     extra: dict = field(default_factory=dict)
 
 
-def tune_thresholds(y_true: np.ndarray, proba: np.ndarray, floor: float) -> dict[str, float]:
-    """Per label, the threshold with the best validation F1 (ties go to the higher, stricter one)."""
+def tune_thresholds(y_true: np.ndarray, proba: np.ndarray, floor: float, beta: float = 1.0) -> dict[str, float]:
+    """Per label, the threshold with the best validation F-beta (ties go to the higher, stricter one).
+
+    ``beta`` below 1 weighs precision more than recall (``python -m training.evaluate --beta`` measures it).
+    """
     out = {}
+    b2 = beta * beta
     for j, label in enumerate(LABELS):
-        best_t, best_f1 = 0.5, -1.0
+        best_t, best_f = 0.5, -1.0
         for t in THRESHOLD_GRID:
             if t < floor:
                 continue
             pred = proba[:, j] >= t
             tp = float((pred & (y_true[:, j] == 1)).sum())
-            f1 = 2 * tp / max(pred.sum() + y_true[:, j].sum(), 1)
-            if f1 >= best_f1:
-                best_t, best_f1 = float(t), f1
+            f = (1 + b2) * tp / max(pred.sum() + b2 * y_true[:, j].sum(), 1)
+            if f >= best_f:
+                best_t, best_f = float(t), f
         out[label] = best_t
     return out
 
@@ -190,7 +195,7 @@ def train(config: TrainConfig) -> dict:
     classifier = TorchClassifier(out)
     val_rows = split_rows(examples, "validation")
     val_proba, val_vectors = predict_rows(classifier, val_rows)
-    thresholds = tune_thresholds(targets(val_rows), val_proba, config.threshold_floor)
+    thresholds = tune_thresholds(targets(val_rows), val_proba, config.threshold_floor, config.threshold_beta)
     gate = fit_conflict_gate(val_rows, val_vectors, config.gate_recall, config.seed)
     training_info = {
         "base_model": base if config.base_model else "sentence-transformers/all-MiniLM-L6-v2",
@@ -231,12 +236,19 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--pos-weight", type=float, default=defaults.pos_weight, help="weight of positives in the BCE loss")
+    p.add_argument("--lr-encoder", type=float, default=defaults.lr_encoder, help="peak learning rate of the encoder")
+    p.add_argument("--lr-head", type=float, default=defaults.lr_head, help="peak learning rate of the linear head")
+    p.add_argument(
+        "--threshold-beta", type=float, default=defaults.threshold_beta,
+        help="tune thresholds for validation F-beta (below 1 favours precision; see training/EXPERIMENTS.md)",
+    )  # fmt: skip
     p.add_argument("--max-train-units", type=int, default=None)
     p.add_argument("--no-card", action="store_true")
     a = p.parse_args(argv)
     return TrainConfig(
         corpus=a.corpus, output_dir=a.output, base_model=a.base_model, epochs=a.epochs,
         batch_size=a.batch_size, seed=a.seed, pos_weight=a.pos_weight, max_train_units=a.max_train_units,
+        lr_encoder=a.lr_encoder, lr_head=a.lr_head, threshold_beta=a.threshold_beta,
         write_card=not a.no_card,
     )  # fmt: skip
 
