@@ -7,7 +7,7 @@ plus ``heartfelt.json`` with the per-label decision thresholds tuned on the vali
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -52,20 +52,20 @@ class Classifier:
         meta = read_metadata(model_dir)
         if labels != LABELS:
             raise ValueError(f"model labels {labels} do not match Heartfelt's labels {LABELS}")
-        self.info = ModelInfo(
-            name=meta["name"],
-            version=meta["version"],
-            labels=labels,
-            thresholds={label: float(meta["thresholds"][label]) for label in labels},
-        )
+        self.info = ModelInfo(name=meta["name"], version=meta["version"], labels=labels, thresholds={})
+        self.use_thresholds(meta["thresholds"])
         gate = meta.get("conflict_gate")
         self.gate = (
             (np.asarray(gate["weights"], dtype=np.float32), float(gate["bias"]), float(gate["threshold"]))
             if gate
             else None
         )
-        self.threshold_vector = np.array([self.info.thresholds[label] for label in labels], dtype=np.float32)
         return meta
+
+    def use_thresholds(self, thresholds: dict[str, float]) -> None:
+        """Decide with these per-label thresholds from now on (``info`` reports them too)."""
+        self.info = replace(self.info, thresholds={label: float(thresholds[label]) for label in self.info.labels})
+        self.threshold_vector = np.array([self.info.thresholds[label] for label in self.info.labels], dtype=np.float32)
 
     def predict(self, units: list[str], contexts: list[str], batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities ``(n, len(LABELS))`` and L2-normalised unit embeddings from the same pass."""

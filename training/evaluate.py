@@ -89,7 +89,7 @@ def retune_thresholds(classifier, examples: list[dict], beta: float) -> dict[str
     rows = split_rows(examples, "validation")
     proba, _ = predict_rows(classifier, rows)
     thresholds = tune_thresholds(targets(rows), proba, TrainConfig.threshold_floor, beta)
-    classifier.threshold_vector = np.array([thresholds[label] for label in LABELS], dtype=np.float32)
+    classifier.use_thresholds(thresholds)
     return thresholds
 
 
