@@ -169,12 +169,25 @@ def analysis_breakdown(model_dir: Path, repeats: int) -> dict:
             pairs[0] += len(units)
 
     classifier.predict = timed_predict
+    gate, gate_s = classifier.topic_gate, [0.0]
+    if gate is not None:
+        scores = gate.scores
+
+        def timed_scores(texts: list[str]):
+            started = time.perf_counter()
+            try:
+                return scores(texts)
+            finally:
+                gate_s[0] += time.perf_counter() - started
+
+        gate.scores = timed_scores
     analyzer.analyze(FLAGGED_3)  # fills the phrasebook cache, as a warm server has
-    model_s[0], pairs[0] = 0.0, 0
+    model_s[0], pairs[0], gate_s[0] = 0.0, 0, 0.0
     times = time_calls(lambda: analyzer.analyze(FLAGGED_3), repeats, warmup=0)
     return {
         "p50_ms": pct(times, 50),
         "model_share": model_s[0] * 1000 / sum(times),
+        "gate_share": gate_s[0] * 1000 / sum(times),
         "pairs_per_analysis": pairs[0] / repeats,
     }
 
@@ -306,8 +319,8 @@ def markdown(report: dict) -> str:
     lines += [
         "",
         f"**Where the time goes** (in process, flagged message): analysis p50 {bd['p50_ms']:.1f} ms, of which "
-        f"{bd['model_share']:.0%} in model calls, over {bd['pairs_per_analysis']:.0f} (unit, context) pairs "
-        "per analysis.",
+        f"{bd['model_share']:.0%} in the classifier's passes, over {bd['pairs_per_analysis']:.0f} (unit, context) "
+        f"pairs per analysis, and {bd.get('gate_share', 0.0):.0%} in the topic gate's pass over the whole message.",
     ]
     st = report["server"]["startup"]
     lines += [

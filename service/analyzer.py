@@ -9,10 +9,11 @@ from typing import Protocol
 
 import numpy as np
 
-from service.labels import FLAGS, LABEL2ID, LABELS, STRENGTHS, is_flag
+from service.labels import FLAG_LABELS, FLAGS, LABEL2ID, LABELS, STRENGTHS, is_flag
 from service.schemas import Analysis, Flag, ModelRef, StrengthSpan
 from service.scoring import message_score, summarize
 from service.segmenter import Unit, contexts, segment
+from service.topic_gate import gate_flags
 
 
 class Classifier(Protocol):
@@ -47,13 +48,18 @@ class Scored:
 def classify(
     classifier: Classifier, units: list[str], ctx: list[str]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Probabilities, decisions and embeddings (None if the classifier gives none), in one batched call."""
+    """Probabilities, decisions and embeddings (None if the classifier gives none), in one batched call.
+
+    The decisions are the units' own; the topic gate, which reads whole messages, is applied by
+    :meth:`Analyzer.score`. The rewrite engine verifies its candidates with these ungated decisions,
+    the stricter reading.
+    """
     masked_units, masked_ctx = [mask_placeholders(u) for u in units], [mask_placeholders(c) for c in ctx]
     if hasattr(classifier, "predict"):
         proba, vectors = classifier.predict(masked_units, masked_ctx)
     else:
         proba, vectors = classifier.predict_proba(masked_units, masked_ctx), None
-    decided = classifier.decide(proba) if vectors is None else classifier.decide(proba, vectors)
+    decided = classifier.decide(proba)
     for i, unit in enumerate(units):
         if PLACEHOLDER.search(unit):
             decided[i, _VAGUE] = False
@@ -102,6 +108,9 @@ class Analyzer:
         flat_units = [u.text for units in segmented for u in units]
         flat_ctx = [c for units in segmented for c in contexts(units)]
         proba, decided, vectors = classify(self.classifier, flat_units, flat_ctx)
+        message_of_row = np.repeat(np.arange(len(texts)), [len(units) for units in segmented])
+        masked = [mask_placeholders(t) for t in texts]
+        gate_flags(getattr(self.classifier, "topic_gate", None), masked, message_of_row, decided, len(FLAG_LABELS))
         results, row = [], 0
         for units in segmented:
             n = len(units)

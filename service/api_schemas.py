@@ -66,6 +66,9 @@ class Info(BaseModel):
     service_version: str
     labels: list[str]
     thresholds: dict[str, float]
+    topic_gate_threshold: float | None = Field(
+        None, description="a flag also needs its whole message to score at least this on the topic gate (null: no gate)"
+    )
     max_text_length: int
     max_batch_items: int
     max_body_bytes: int

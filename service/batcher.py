@@ -40,7 +40,7 @@ class MicroBatcher:
     def __init__(self, classifier: Classifier, max_wait_ms: float = 2.0, max_units: int = 64, queue_limit: int = 256):
         self.classifier = classifier
         self.info, self.hidden_size, self.backend = classifier.info, classifier.hidden_size, classifier.backend
-        self.decide, self.conflict_scores = classifier.decide, classifier.conflict_scores
+        self.decide, self.topic_gate = classifier.decide, classifier.topic_gate
         self.max_wait = max_wait_ms / 1000
         self.max_units = max_units
         self.queue_limit = queue_limit

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from service.labels import FLAG_LABELS, LABELS
+from service.labels import LABELS
+from service.topic_gate import TopicGate
 
 METADATA_FILE = "heartfelt.json"
 MAX_LENGTH = 128  # tokens of unit + neighbours; units are sentences, so this is rarely reached
@@ -38,7 +39,7 @@ def read_metadata(model_dir: Path) -> dict:
 
 
 class Classifier:
-    """What every backend shares: metadata, thresholds, the conflict gate and the decision rule.
+    """What every backend shares: metadata, thresholds, the topic gate and the decision rule.
 
     A backend implements :meth:`predict`; this base class holds nothing that needs torch, so the
     ONNX backend can serve without importing it.
@@ -47,19 +48,16 @@ class Classifier:
     info: ModelInfo
     hidden_size: int
     backend: str = "base"
+    topic_gate: TopicGate | None = None
 
-    def _load_metadata(self, model_dir: Path, labels: tuple[str, ...]) -> dict:
+    def _load_metadata(self, model_dir: Path, labels: tuple[str, ...], verify: bool = True) -> dict:
         meta = read_metadata(model_dir)
         if labels != LABELS:
             raise ValueError(f"model labels {labels} do not match Heartfelt's labels {LABELS}")
         self.info = ModelInfo(name=meta["name"], version=meta["version"], labels=labels, thresholds={})
         self.use_thresholds(meta["thresholds"])
-        gate = meta.get("conflict_gate")
-        self.gate = (
-            (np.asarray(gate["weights"], dtype=np.float32), float(gate["bias"]), float(gate["threshold"]))
-            if gate
-            else None
-        )
+        record = meta.get("topic_gate")
+        self.topic_gate = TopicGate(model_dir, record, verify=verify) if record else None
         return meta
 
     def use_thresholds(self, thresholds: dict[str, float]) -> None:
@@ -75,24 +73,13 @@ class Classifier:
         """Sigmoid probabilities, shape ``(len(units), len(LABELS))``: the first half of :meth:`predict`."""
         return self.predict(units, contexts, batch_size)[0]
 
-    def conflict_scores(self, vectors: np.ndarray) -> np.ndarray:
-        """How much each unit reads as part of an interpersonal conflict (a logistic gate on the embeddings)."""
-        if self.gate is None:
-            return np.ones(len(vectors), dtype=np.float32)
-        weights, bias, _ = self.gate
-        return (1.0 / (1.0 + np.exp(-(vectors @ weights + bias)))).astype(np.float32)
-
-    def decide(self, proba: np.ndarray, vectors: np.ndarray | None = None) -> np.ndarray:
+    def decide(self, proba: np.ndarray) -> np.ndarray:
         """Label decisions: each label's probability against its tuned threshold.
 
-        A flag also needs the unit to read as interpersonal conflict (when the model has a conflict
-        gate and embeddings are given): everyday text that merely shares a pattern's wording
-        ("calm down the heat", "you made me laugh") should not be flagged on wording alone.
+        Flags are further checked per message by the topic gate (``service.topic_gate``), which the
+        analyzer applies: it needs the whole message, not one unit.
         """
-        decided = proba >= self.threshold_vector
-        if self.gate is not None and vectors is not None:
-            decided[:, : len(FLAG_LABELS)] &= (self.conflict_scores(vectors) >= self.gate[2])[:, None]
-        return decided
+        return proba >= self.threshold_vector
 
     def _empty(self) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros((0, len(LABELS)), dtype=np.float32), np.zeros((0, self.hidden_size), dtype=np.float32)

@@ -49,7 +49,7 @@ class OnnxClassifier(Classifier):
         read_metadata(model_dir)  # fail early, with the `make model` hint, before reading anything else
         config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
         labels = tuple(config["id2label"][str(i)] for i in range(len(config["id2label"])))
-        meta = self._load_metadata(model_dir, labels)
+        meta = self._load_metadata(model_dir, labels, verify)
         path = onnx_path(model_dir, meta)
         if path is None:
             raise ModelNotFoundError(f"no ONNX export in {model_dir}; run `heartfelt export` (part of `make model`)")

@@ -71,7 +71,7 @@ def test_backend_choice(tiny_model_dir, tmp_path):
     assert load_classifier(tiny_model_dir).backend == "onnx"  # auto: the export exists
     assert load_classifier(tiny_model_dir, "torch").backend == "torch"
     no_export = tmp_path / "no-export"
-    shutil.copytree(tiny_model_dir, no_export, ignore=shutil.ignore_patterns("*.onnx"))
+    shutil.copytree(tiny_model_dir, no_export, ignore=shutil.ignore_patterns("model.int8.onnx"))
     assert load_classifier(no_export).backend == "torch"
     with pytest.raises(ModelNotFoundError, match="heartfelt export"):
         load_classifier(no_export, "onnx")

@@ -212,7 +212,7 @@ class RuleClassifier:
             v[int(hashlib.md5(w.encode()).hexdigest(), 16) % self.hidden_size] += 1.0
         return v / (np.linalg.norm(v) or 1.0)
 
-    def decide(self, proba, vectors=None):
+    def decide(self, proba):
         return proba >= 0.5
 
 

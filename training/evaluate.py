@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import precision_recall_fscore_support
 
-from service.analyzer import Analyzer
+from service.analyzer import Analyzer, mask_placeholders
 from service.labels import FLAG_LABELS, LABELS, STRENGTH_LABELS
+from service.topic_gate import gate_flags
 from training.dataset import UnitRow, load_corpus, split_rows, targets
 
 REALWORLD_PATH = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "realworld_clean_dev.tsv"
@@ -57,10 +58,22 @@ def clean_message_flag_rate(rows: list[UnitRow], y_pred: np.ndarray) -> tuple[fl
     return rate, len(clean)
 
 
+def decide_rows(classifier, examples: list[dict], rows: list[UnitRow], proba: np.ndarray) -> np.ndarray:
+    """The served decision rule on corpus rows: per-label thresholds, then the topic gate on each
+    row's whole message (as :meth:`service.analyzer.Analyzer.score` applies it)."""
+    decided = classifier.decide(proba)
+    text_of = {ex["id"]: ex["text"] for ex in examples}
+    ids = sorted({r.example_id for r in rows})
+    index = {eid: k for k, eid in enumerate(ids)}
+    message_of_row = np.array([index[r.example_id] for r in rows], dtype=np.int64)
+    texts = [mask_placeholders(text_of[eid]) for eid in ids]
+    return gate_flags(getattr(classifier, "topic_gate", None), texts, message_of_row, decided, len(FLAG_LABELS))
+
+
 def evaluate_split(classifier, examples: list[dict], split: str = "test") -> dict:
     rows = split_rows(examples, split)
-    proba, vectors = predict_rows(classifier, rows)
-    y_pred = classifier.decide(proba, vectors)
+    proba, _ = predict_rows(classifier, rows)
+    y_pred = decide_rows(classifier, examples, rows, proba)
     metrics = label_metrics(targets(rows), y_pred)
     rate, n_clean = clean_message_flag_rate(rows, y_pred)
     metrics.update(split=split, units=len(rows), clean_messages=n_clean, clean_message_flag_rate=rate)
@@ -102,7 +115,7 @@ def compare_backends(model_dir: Path, examples: list[dict], split: str = "test")
     decisions, report = {}, {"split": split, "units": len(rows)}
     for backend in ("torch", "onnx"):
         classifier = load_classifier(model_dir, backend)
-        decisions[backend] = classifier.decide(*predict_rows(classifier, rows))
+        decisions[backend] = decide_rows(classifier, examples, rows, predict_rows(classifier, rows)[0])
         metrics = label_metrics(y_true, decisions[backend])
         report[backend] = {k: metrics[k] for k in ("macro_f1_flags", "macro_f1_strengths")}
     same = decisions["torch"] == decisions["onnx"]

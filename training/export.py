@@ -71,41 +71,50 @@ def _export_fp32(model_dir: Path, path: Path) -> None:
         )
 
 
-def export(model_dir: str | Path, check: bool = True) -> dict:
-    """Write ``model.int8.onnx`` into ``model_dir`` and record it in ``heartfelt.json``; returns that record."""
+def optimize_and_quantize(fp32: Path, out: Path, config: dict, int8_embeddings: bool = False) -> dict[str, int]:
+    """ONNX Runtime's BERT fusions, then dynamic int8; returns the fusions applied (``config``: the
+    model's ``config.json``; ``int8_embeddings`` quantizes the embedding tables too, a quarter of the
+    size, for a model whose outputs need less fidelity than the classifier's)."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers.optimizer import optimize_model
 
+    fused = fp32.with_name(fp32.stem + ".fused.onnx")
+    optimized = optimize_model(
+        str(fp32),
+        model_type="bert",
+        num_heads=int(config["num_attention_heads"]),
+        hidden_size=int(config["hidden_size"]),
+    )
+    fusions = {k: v for k, v in optimized.get_fused_operator_statistics().items() if v}
+    optimized.save_model_to_file(str(fused))
+    quantize_dynamic(
+        str(fused),
+        str(out),
+        weight_type=QuantType.QInt8,
+        # Per-channel scales and fp32 embeddings keep label decisions closest to fp32 torch
+        # (validation split: 99.6% of decisions agree, against 99.1% per-tensor with int8 embeddings).
+        per_channel=True,
+        # 7-bit weights: without VNNI, x86 int8 kernels can saturate u8*s8 sums (ONNX Runtime's
+        # advice); here it moved test macro-F1 from 0.776 to 0.785 (fp32 torch: 0.786).
+        reduce_range=True,
+        op_types_to_quantize=["MatMul", "Attention"] + (["EmbedLayerNormalization"] if int8_embeddings else []),
+        # Without a default tensor type the quantizer cannot type the fused graph's weights.
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
+    return fusions
+
+
+def export(model_dir: str | Path, check: bool = True) -> dict:
+    """Write ``model.int8.onnx`` into ``model_dir`` and record it in ``heartfelt.json``; returns that record."""
     model_dir = Path(model_dir)
     meta = read_metadata(model_dir)
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
     out = model_dir / ONNX_FILE
     with tempfile.TemporaryDirectory() as tmp:
-        fp32, fused = Path(tmp) / "model.onnx", Path(tmp) / "model.fused.onnx"
+        fp32 = Path(tmp) / "model.onnx"
         _export_fp32(model_dir, fp32)
-        optimized = optimize_model(
-            str(fp32),
-            model_type="bert",
-            num_heads=int(config["num_attention_heads"]),
-            hidden_size=int(config["hidden_size"]),
-        )
-        fusions = {k: v for k, v in optimized.get_fused_operator_statistics().items() if v}
-        optimized.save_model_to_file(str(fused))
-        quantize_dynamic(
-            str(fused),
-            str(out),
-            weight_type=QuantType.QInt8,
-            # Per-channel scales and fp32 embeddings keep label decisions closest to fp32 torch
-            # (validation split: 99.6% of decisions agree, against 99.1% per-tensor with int8 embeddings).
-            per_channel=True,
-            # 7-bit weights: without VNNI, x86 int8 kernels can saturate u8*s8 sums (ONNX Runtime's
-            # advice); here it moved test macro-F1 from 0.776 to 0.785 (fp32 torch: 0.786).
-            reduce_range=True,
-            op_types_to_quantize=["MatMul", "Attention"],
-            # Without a default tensor type the quantizer cannot type the fused graph's weights.
-            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-        )
+        fusions = optimize_and_quantize(fp32, out, config)
     record = {
         "file": ONNX_FILE,
         "sha256": sha256(out),
@@ -134,8 +143,8 @@ def _smoke_agreement(model_dir: Path) -> float:
     units = [u for u, _ in _TRACE_PAIRS] + ["you made me do it", "I'll give you all the time you need."]
     contexts = [""] * len(units)
     torch_clf, onnx_clf = TorchClassifier(model_dir), OnnxClassifier(model_dir, verify=False)
-    a = torch_clf.decide(*torch_clf.predict(units, contexts))
-    b = onnx_clf.decide(*onnx_clf.predict(units, contexts))
+    a = torch_clf.decide(torch_clf.predict_proba(units, contexts))
+    b = onnx_clf.decide(onnx_clf.predict_proba(units, contexts))
     return float(np.mean(a == b))
 
 

@@ -99,9 +99,11 @@ that make an apology land badly and four strengths that help it land (`training/
   logit per label; `problem_type="multi_label_classification"`.
 - Labels (`config.json` `id2label`): {", ".join(f"`{x}`" for x in LABELS)}.
 - Decision thresholds: one per label, tuned for {_f_beta(training)} on the validation split, stored in `heartfelt.json`.
-- Conflict gate: a flag also needs the unit to read as part of an interpersonal conflict, scored by a
-  logistic regression on the pooled embedding fitted on the validation split; its threshold lets 98%
-  of the validation split's flagged units through (`heartfelt.json`, `conflict_gate`).
+- Topic gate: a flag also needs the whole message to read as written to someone the writer hurt or
+  is at odds with, scored by a logistic regression on the base encoder's (not fine-tuned) sentence
+  embedding of the message (`topic.int8.onnx`, `service.topic_gate`), fitted on the train split's
+  messages; its threshold lets {_gate_recall(training)} of the validation messages with a gold flag through
+  (`heartfelt.json`, `topic_gate`).
 
 ## Evaluation (held-out test split of the Heartfelt corpus, {test["units"]} units)
 
@@ -132,6 +134,10 @@ judge of a person or a relationship, it reads English only, and it was trained o
 messages; long, unusual or sarcastic text is read less reliably. Scores are probabilities from a
 small model, not certainties.
 """
+
+
+def _gate_recall(training: dict) -> str:
+    return f"{float(training['config'].get('gate_recall', 0.98)):.0%}"
 
 
 def _f_beta(training: dict) -> str:

@@ -20,7 +20,7 @@ import numpy as np
 
 from service import __version__
 from service.classifier import MAX_LENGTH, METADATA_FILE
-from service.labels import FLAG_LABELS, ID2LABEL, LABEL2ID, LABELS
+from service.labels import ID2LABEL, LABEL2ID, LABELS
 from service.onnx_backend import sha256
 from service.settings import DEFAULT_MODEL_DIR
 from training.data import CORPUS_PATH
@@ -45,7 +45,7 @@ class TrainConfig:
     max_train_units: int | None = None  # subsample for quick builds (tests)
     threshold_floor: float = 0.30
     threshold_beta: float = 1.0  # thresholds maximise validation F-beta; below 1 a flag needs stronger evidence
-    gate_recall: float = 0.98  # share of validation flags the conflict gate must let through
+    gate_recall: float = 0.98  # share of validation messages with a gold flag the topic gate lets through
     write_card: bool = True
     measure_realworld: bool = True  # the false-flag rate on ../shared/data, when it is there
     extra: dict = field(default_factory=dict)
@@ -70,24 +70,6 @@ def tune_thresholds(y_true: np.ndarray, proba: np.ndarray, floor: float, beta: f
                 best_t, best_f = float(t), f
         out[label] = best_t
     return out
-
-
-def fit_conflict_gate(rows: list[UnitRow], vectors: np.ndarray, recall: float, seed: int) -> dict:
-    """A logistic gate on unit embeddings: does this unit read as part of an interpersonal conflict?
-
-    Fitted on the validation split (out-of-sample for the fine-tuned encoder). Its threshold is set
-    from out-of-fold scores so that ``recall`` of the validation units with a gold flag pass it.
-    """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import cross_val_predict
-
-    y = np.array([r.conflict for r in rows], dtype=int)
-    flagged = np.array([any(label in FLAG_LABELS for label in r.labels) for r in rows])
-    model = LogisticRegression(C=1.0, max_iter=2000, random_state=seed)
-    oof = cross_val_predict(model, vectors, y, cv=5, method="predict_proba")[:, 1]
-    threshold = float(np.quantile(oof[flagged], 1 - recall)) if flagged.any() else 0.5
-    model.fit(vectors, y)
-    return {"weights": model.coef_[0].round(6).tolist(), "bias": float(model.intercept_[0]), "threshold": threshold}
 
 
 def _tokenize(tokenizer, rows: list[UnitRow]) -> list[dict]:
@@ -120,6 +102,7 @@ def train(config: TrainConfig) -> dict:
     from service.modeling import HeartfeltClassifier
     from training.embeddings import base_model_path
     from training.evaluate import REALWORLD_PATH, evaluate_split, predict_rows, read_realworld, realworld_flags
+    from training.topic_gate import fit_topic_gate
 
     set_seed(config.seed)
     base = config.base_model or str(base_model_path())
@@ -194,9 +177,9 @@ def train(config: TrainConfig) -> dict:
 
     classifier = TorchClassifier(out)
     val_rows = split_rows(examples, "validation")
-    val_proba, val_vectors = predict_rows(classifier, val_rows)
+    val_proba, _ = predict_rows(classifier, val_rows)
     thresholds = tune_thresholds(targets(val_rows), val_proba, config.threshold_floor, config.threshold_beta)
-    gate = fit_conflict_gate(val_rows, val_vectors, config.gate_recall, config.seed)
+    gate = fit_topic_gate(out, examples, config.base_model, config.gate_recall, config.seed, config.max_train_units)
     training_info = {
         "base_model": base if config.base_model else "sentence-transformers/all-MiniLM-L6-v2",
         "train_units": len(train_rows),
@@ -204,7 +187,7 @@ def train(config: TrainConfig) -> dict:
         "torch_threads": torch.get_num_threads(),
         "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
     }
-    meta = _write_metadata(out, thresholds, {"conflict_gate": gate, "training": training_info})
+    meta = _write_metadata(out, thresholds, {"topic_gate": gate, "training": training_info})
     classifier = TorchClassifier(out)
     report = {
         "model": {"name": meta["name"], "version": meta["version"]},

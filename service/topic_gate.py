@@ -1,0 +1,93 @@
+"""The topic gate: does a whole message read as written to someone the writer hurt or is at odds with?
+
+A flag needs two things: the fine-tuned classifier's probability over its threshold, and the message
+passing this gate. The gate is a logistic regression on the *base* encoder's sentence embedding of
+the whole message (all-MiniLM-L6-v2 as released, int8 ONNX, mean-pooled). Fine-tuning narrows the
+classifier's own embeddings to the ten labels, so a sports argument or a forum retort that shares a
+pattern's tone looks like conflict there; the base encoder, trained on a billion sentence pairs from
+the web, still tells what a message is about. Measured in ``training/EXPERIMENTS.md`` (topic gate).
+
+The gate runs only for messages that already carry a flag, so clean text pays nothing for it.
+Imports onnxruntime, tokenizers and numpy only, like the ONNX backend.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+MAX_TOKENS = 256  # of the whole message; a longer one is judged by its first 256 word pieces
+GATE_FILE = "topic.int8.onnx"
+
+
+class TopicGate:
+    """Scores messages with the base encoder and a logistic layer, both recorded in ``heartfelt.json``."""
+
+    def __init__(self, model_dir: str | Path, record: dict, verify: bool = True, threads: int = 1) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        from service.classifier import ModelNotFoundError
+        from service.onnx_backend import ChecksumError, sha256
+
+        model_dir = Path(model_dir)
+        path = model_dir / record["file"]
+        if not path.is_file():
+            raise ModelNotFoundError(f"the topic gate {path.name} is missing from {model_dir}; run `make model`")
+        if verify and sha256(path) != record["sha256"]:
+            raise ChecksumError(f"{path.name} does not match the checksum in heartfelt.json; rebuild with `make model`")
+        self.weights = np.asarray(record.get("weights", []), dtype=np.float32)
+        self.bias = float(record.get("bias", 0.0))
+        self.threshold = float(record.get("threshold", 0.0))
+        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self.tokenizer.enable_truncation(MAX_TOKENS)
+        self.tokenizer.no_padding()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads  # serving: 1, one message per run; concurrent requests use the rest
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """L2-normalised mean-pooled base-encoder embeddings, one message per run (no padding, so a
+        message's int8 activations never depend on what else is being scored)."""
+        if not texts:
+            return np.zeros((0, len(self.weights)), dtype=np.float32)
+        out = []
+        for enc in self.tokenizer.encode_batch(texts):
+            feed = {
+                "input_ids": np.array([enc.ids], dtype=np.int64),
+                "attention_mask": np.array([enc.attention_mask], dtype=np.int64),
+                "token_type_ids": np.array([enc.type_ids], dtype=np.int64),
+            }
+            vec = self.session.run(None, feed)[0][0]
+            out.append(vec / max(float(np.linalg.norm(vec)), 1e-12))
+        return np.array(out, dtype=np.float32).reshape(len(texts), -1)
+
+    def scores(self, texts: list[str]) -> np.ndarray:
+        """Probability that each message belongs with apologies and conflicts rather than everyday text."""
+        return (1.0 / (1.0 + np.exp(-(self.embed(texts) @ self.weights + self.bias)))).astype(np.float32)
+
+    def allows(self, texts: list[str]) -> np.ndarray:
+        """Which messages may carry flags."""
+        return self.scores(texts) >= self.threshold
+
+
+def gate_flags(gate: TopicGate | None, texts: list[str], message_of_row: np.ndarray, decided: np.ndarray,
+               n_flags: int) -> np.ndarray:  # fmt: skip
+    """Clear the flag columns of every row whose message the gate turns away (``decided`` in place).
+
+    Only messages with at least one flag are scored, so clean text costs no extra pass.
+    """
+    if gate is None or not len(decided):
+        return decided
+    flagged_rows = decided[:, :n_flags].any(axis=1)
+    candidates = sorted({int(k) for k in message_of_row[flagged_rows]})
+    if not candidates:
+        return decided
+    allowed = gate.allows([texts[k] for k in candidates])
+    closed = [k for k, ok in zip(candidates, allowed, strict=True) if not ok]
+    if closed:
+        decided[np.isin(message_of_row, closed), :n_flags] = False
+    return decided

@@ -1,0 +1,127 @@
+"""Build the topic gate (``service.topic_gate``): export the base encoder, fit its logistic layer.
+
+    python -m training.topic_gate [--model models/heartfelt-minilm] [--recall 0.98]
+
+``heartfelt train`` runs this for every model it builds. The base encoder (all-MiniLM-L6-v2 as
+released, mean-pooled) is exported to int8 ONNX beside the classifier. The logistic regression is
+fitted on the train split's whole messages: messages from a conflict situation against everyday text
+(``situation: none``). Its threshold lets ``recall`` of the validation messages with a gold flag
+through, so the gate costs the classifier little recall on the corpus.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from service.classifier import METADATA_FILE, read_metadata
+from service.labels import FLAG_LABELS
+from service.onnx_backend import sha256
+from service.topic_gate import GATE_FILE, TopicGate
+from training.dataset import CORPUS_PATH, load_corpus
+from training.export import OPSET, optimize_and_quantize
+
+DEFAULT_RECALL = 0.98
+
+
+def export_base(base: str | Path, out: Path) -> dict[str, int]:
+    """The base encoder with mean pooling as one int8 ONNX graph; returns the fusions applied."""
+    import torch
+    from transformers import AutoTokenizer, BertModel
+
+    class Pooled(torch.nn.Module):
+        def __init__(self, bert: BertModel) -> None:
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)[0]
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+
+    bert = BertModel.from_pretrained(base, add_pooling_layer=False, attn_implementation="eager").eval()
+    enc = AutoTokenizer.from_pretrained(base)(
+        ["I'm sorry I missed your birthday.", "Great match last night, what a finish!"],
+        padding=True,
+        return_tensors="pt",
+    )
+    axes = {0: "batch", 1: "sequence"}
+    with tempfile.TemporaryDirectory() as tmp, torch.inference_mode():
+        fp32 = Path(tmp) / "topic.onnx"
+        torch.onnx.export(
+            Pooled(bert),
+            (enc["input_ids"], enc["attention_mask"], enc["token_type_ids"]),
+            str(fp32),
+            input_names=["input_ids", "attention_mask", "token_type_ids"],
+            output_names=["embedding"],
+            dynamic_axes={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes, "embedding": {0: "batch"}},
+            opset_version=OPSET,
+            dynamo=False,
+        )
+        return optimize_and_quantize(fp32, out, bert.config.to_dict(), int8_embeddings=True)
+
+
+def _carries_flag(example: dict) -> bool:
+    return any(label in FLAG_LABELS for unit in example["units"] for label in unit["labels"])
+
+
+def fit_topic_gate(
+    model_dir: str | Path,
+    examples: list[dict],
+    base: str | Path | None = None,
+    recall: float = DEFAULT_RECALL,
+    seed: int = 42,
+    max_train_messages: int | None = None,
+) -> dict:
+    """Export the base encoder into ``model_dir``, fit the gate and return its ``heartfelt.json`` record."""
+    from sklearn.linear_model import LogisticRegression
+
+    from training.embeddings import base_model_path
+
+    model_dir = Path(model_dir)
+    out = model_dir / GATE_FILE
+    fusions = export_base(base or base_model_path(), out)
+    record = {"file": GATE_FILE, "sha256": sha256(out), "fusions": fusions}
+    encoder = TopicGate(model_dir, record, verify=False, threads=2)
+
+    train = [ex for ex in examples if ex["split"] == "train"]
+    if max_train_messages and len(train) > max_train_messages:  # quick builds (tests)
+        keep = np.random.default_rng(seed).choice(len(train), max_train_messages, replace=False)
+        train = [train[i] for i in sorted(keep)]
+    y = np.array([ex.get("situation", "none") != "none" for ex in train], dtype=int)
+    model = LogisticRegression(C=1.0, max_iter=3000, random_state=seed).fit(
+        encoder.embed([ex["text"] for ex in train]), y
+    )
+
+    flagged = [ex["text"] for ex in examples if ex["split"] == "validation" and _carries_flag(ex)]
+    record.update(weights=model.coef_[0].round(6).tolist(), bias=round(float(model.intercept_[0]), 6), recall=recall)
+    vectors = encoder.embed(flagged)
+    scores = 1.0 / (1.0 + np.exp(-(vectors @ np.asarray(record["weights"]) + record["bias"])))
+    record["threshold"] = round(float(np.quantile(scores, 1 - recall)), 6) if len(scores) else 0.0
+    record["train_messages"] = len(train)
+    return record
+
+
+def main(argv: list[str] | None = None) -> int:
+    from service.settings import get_settings
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=get_settings().model_path)
+    parser.add_argument("--corpus", type=Path, default=CORPUS_PATH)
+    parser.add_argument(
+        "--recall", type=float, default=DEFAULT_RECALL, help="share of validation flagged messages let through"
+    )
+    args = parser.parse_args(argv)
+    meta = read_metadata(args.model)
+    meta["topic_gate"] = fit_topic_gate(args.model, load_corpus(args.corpus), recall=args.recall)
+    (args.model / METADATA_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps({k: v for k, v in meta["topic_gate"].items() if k != "weights"}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
