@@ -111,12 +111,16 @@ class TorchClassifier(Classifier):
         """Probabilities and L2-normalised unit embeddings (the pooled vectors) from the same pass."""
         if not units:
             return self._empty()
+        # Batches of similar length: far less padding, so evaluating a split takes about half as long.
+        # Padding is masked out, so a pair's scores do not depend on its batch (fp32).
+        order = sorted(range(len(units)), key=lambda i: len(units[i]) + len(contexts[i]))
         probas, vectors = [], []
         with self._torch.inference_mode():
-            for i in range(0, len(units), batch_size):
+            for i in range(0, len(order), batch_size):
+                rows = order[i : i + batch_size]
                 enc = self.tokenizer(
-                    units[i : i + batch_size],
-                    contexts[i : i + batch_size],
+                    [units[k] for k in rows],
+                    [contexts[k] for k in rows],
                     truncation="longest_first",
                     max_length=MAX_LENGTH,
                     padding=True,
@@ -125,4 +129,5 @@ class TorchClassifier(Classifier):
                 logits = self.model(**enc).logits
                 probas.append(self._torch.sigmoid(logits).numpy())
                 vectors.append(self._torch.nn.functional.normalize(self.model.last_pooled, dim=-1).numpy())
-        return np.concatenate(probas).astype(np.float32), np.concatenate(vectors).astype(np.float32)
+        back = np.argsort(np.array(order))
+        return np.concatenate(probas)[back].astype(np.float32), np.concatenate(vectors)[back].astype(np.float32)
