@@ -42,7 +42,6 @@ class OnnxClassifier(Classifier):
     backend = "onnx"
 
     def __init__(self, model_dir: str | Path, num_threads: int | None = None, verify: bool = True) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         model_dir = Path(model_dir)
@@ -60,12 +59,7 @@ class OnnxClassifier(Classifier):
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.enable_truncation(MAX_LENGTH, strategy="longest_first")
         self.tokenizer.no_padding()
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1  # parallelism comes from concurrent runs (class docstring)
-        options.inter_op_num_threads = 1
-        # No busy-waiting between runs: in a server the request threads need those cores.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.session = session(path)  # one thread: parallelism comes from concurrent runs (class docstring)
         self.workers = num_threads or _usable_cpus()
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="heartfelt-onnx") if self.workers > 1 else None
 
@@ -82,12 +76,28 @@ class OnnxClassifier(Classifier):
         return proba.astype(np.float32), vectors.astype(np.float32)
 
     def _run(self, encoding) -> list[np.ndarray]:
-        feed = {
-            "input_ids": np.array([encoding.ids], dtype=np.int64),
-            "attention_mask": np.array([encoding.attention_mask], dtype=np.int64),
-            "token_type_ids": np.array([encoding.type_ids], dtype=np.int64),
-        }
-        return self.session.run(None, feed)
+        return self.session.run(None, feed(encoding))
+
+
+def session(path: Path, threads: int = 1):
+    """An ONNX Runtime CPU session for one sequence per run, on ``threads`` threads."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    # No busy-waiting between runs: in a server the request threads need those cores.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def feed(encoding) -> dict[str, np.ndarray]:
+    """The inputs of one tokenized sequence (batch of one, no padding)."""
+    return {
+        "input_ids": np.array([encoding.ids], dtype=np.int64),
+        "attention_mask": np.array([encoding.attention_mask], dtype=np.int64),
+        "token_type_ids": np.array([encoding.type_ids], dtype=np.int64),
+    }
 
 
 def _usable_cpus() -> int:

@@ -25,11 +25,10 @@ class TopicGate:
     """Scores messages with the base encoder and a logistic layer, both recorded in ``heartfelt.json``."""
 
     def __init__(self, model_dir: str | Path, record: dict, verify: bool = True, threads: int = 1) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         from service.classifier import ModelNotFoundError
-        from service.onnx_backend import ChecksumError, sha256
+        from service.onnx_backend import ChecksumError, session, sha256
 
         model_dir = Path(model_dir)
         path = model_dir / record["file"]
@@ -37,37 +36,38 @@ class TopicGate:
             raise ModelNotFoundError(f"the topic gate {path.name} is missing from {model_dir}; run `make model`")
         if verify and sha256(path) != record["sha256"]:
             raise ChecksumError(f"{path.name} does not match the checksum in heartfelt.json; rebuild with `make model`")
-        self.weights = np.asarray(record.get("weights", []), dtype=np.float32)
-        self.bias = float(record.get("bias", 0.0))
-        self.threshold = float(record.get("threshold", 0.0))
+        self.use_layer(record)
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.enable_truncation(MAX_TOKENS)
         self.tokenizer.no_padding()
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads  # serving: 1, one message per run; concurrent requests use the rest
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.session = session(path, threads)  # serving: 1 thread; concurrent requests use the rest
+
+    def use_layer(self, record: dict) -> None:
+        """Score with the logistic layer in ``record`` (none yet while the build is fitting it)."""
+        self.weights = np.asarray(record.get("weights", []), dtype=np.float32)
+        self.bias = float(record.get("bias", 0.0))
+        self.threshold = float(record.get("threshold", 0.0))
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """L2-normalised mean-pooled base-encoder embeddings, one message per run (no padding, so a
         message's int8 activations never depend on what else is being scored)."""
+        from service.onnx_backend import feed  # not at the top: that module imports this one's importer
+
         if not texts:
             return np.zeros((0, len(self.weights)), dtype=np.float32)
         out = []
         for enc in self.tokenizer.encode_batch(texts):
-            feed = {
-                "input_ids": np.array([enc.ids], dtype=np.int64),
-                "attention_mask": np.array([enc.attention_mask], dtype=np.int64),
-                "token_type_ids": np.array([enc.type_ids], dtype=np.int64),
-            }
-            vec = self.session.run(None, feed)[0][0]
+            vec = self.session.run(None, feed(enc))[0][0]
             out.append(vec / max(float(np.linalg.norm(vec)), 1e-12))
         return np.array(out, dtype=np.float32).reshape(len(texts), -1)
 
     def scores(self, texts: list[str]) -> np.ndarray:
         """Probability that each message belongs with apologies and conflicts rather than everyday text."""
-        return (1.0 / (1.0 + np.exp(-(self.embed(texts) @ self.weights + self.bias)))).astype(np.float32)
+        return self.score_vectors(self.embed(texts))
+
+    def score_vectors(self, vectors: np.ndarray) -> np.ndarray:
+        """:meth:`scores` for messages already embedded."""
+        return (1.0 / (1.0 + np.exp(-(vectors @ self.weights + self.bias)))).astype(np.float32)
 
     def allows(self, texts: list[str]) -> np.ndarray:
         """Which messages may carry flags."""

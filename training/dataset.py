@@ -19,7 +19,6 @@ class UnitRow:
     text: str
     context: str
     labels: tuple[str, ...]
-    conflict: bool = True  # from a message to someone the writer is in conflict with (situation is not "none")
 
     def target(self) -> np.ndarray:
         y = np.zeros(len(LABELS), dtype=np.float32)
@@ -38,7 +37,7 @@ def unit_rows(examples: list[dict]) -> list[UnitRow]:
     for ex in examples:
         units = [Unit(u["start"], u["end"], ex["text"][u["start"] : u["end"]]) for u in ex["units"]]
         for unit, ctx, gold in zip(units, contexts(units), ex["units"], strict=True):
-            rows.append(UnitRow(ex["id"], unit.text, ctx, tuple(gold["labels"]), ex["situation"] != "none"))
+            rows.append(UnitRow(ex["id"], unit.text, ctx, tuple(gold["labels"])))
     return rows
 
 

@@ -50,25 +50,29 @@ def _export_fp32(model_dir: Path, path: Path) -> None:
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     units, contexts = zip(*_TRACE_PAIRS, strict=True)
     enc = tokenizer(list(units), list(contexts), padding=True, return_tensors="pt")
-    args = (enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])
-    axes = {0: "batch", 1: "sequence"}
     with torch.inference_mode():
-        torch.onnx.export(
-            Exported(model),
-            args,
-            str(path),
-            input_names=["input_ids", "attention_mask", "token_type_ids"],
-            output_names=["logits", "pooled"],
-            dynamic_axes={
-                "input_ids": axes,
-                "attention_mask": axes,
-                "token_type_ids": axes,
-                "logits": {0: "batch"},
-                "pooled": {0: "batch"},
-            },
-            opset_version=OPSET,
-            dynamo=False,
-        )
+        trace_to_onnx(Exported(model), enc, path, ["logits", "pooled"])
+
+
+def trace_to_onnx(module, enc, path: Path, outputs: list[str]) -> None:
+    """The TorchScript exporter (the one whose graph ONNX Runtime's BERT optimizer fuses) with dynamic
+    batch and sequence axes; ``enc`` is a tokenizer's output to trace with."""
+    import torch
+
+    inputs = ["input_ids", "attention_mask", "token_type_ids"]
+    torch.onnx.export(
+        module,
+        tuple(enc[name] for name in inputs),
+        str(path),
+        input_names=inputs,
+        output_names=outputs,
+        dynamic_axes={
+            **{name: {0: "batch", 1: "sequence"} for name in inputs},
+            **{name: {0: "batch"} for name in outputs},
+        },
+        opset_version=OPSET,
+        dynamo=False,
+    )
 
 
 def optimize_and_quantize(fp32: Path, out: Path, config: dict, int8_embeddings: bool = False) -> dict[str, int]:

@@ -23,7 +23,7 @@ from service.labels import FLAG_LABELS
 from service.onnx_backend import sha256
 from service.topic_gate import GATE_FILE, TopicGate
 from training.dataset import CORPUS_PATH, load_corpus
-from training.export import OPSET, optimize_and_quantize
+from training.export import optimize_and_quantize, trace_to_onnx
 
 DEFAULT_RECALL = 0.98
 
@@ -49,19 +49,9 @@ def export_base(base: str | Path, out: Path) -> dict[str, int]:
         padding=True,
         return_tensors="pt",
     )
-    axes = {0: "batch", 1: "sequence"}
     with tempfile.TemporaryDirectory() as tmp, torch.inference_mode():
         fp32 = Path(tmp) / "topic.onnx"
-        torch.onnx.export(
-            Pooled(bert),
-            (enc["input_ids"], enc["attention_mask"], enc["token_type_ids"]),
-            str(fp32),
-            input_names=["input_ids", "attention_mask", "token_type_ids"],
-            output_names=["embedding"],
-            dynamic_axes={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes, "embedding": {0: "batch"}},
-            opset_version=OPSET,
-            dynamo=False,
-        )
+        trace_to_onnx(Pooled(bert), enc, fp32, ["embedding"])
         return optimize_and_quantize(fp32, out, bert.config.to_dict(), int8_embeddings=True)
 
 
@@ -99,8 +89,8 @@ def fit_topic_gate(
 
     flagged = [ex["text"] for ex in examples if ex["split"] == "validation" and _carries_flag(ex)]
     record.update(weights=model.coef_[0].round(6).tolist(), bias=round(float(model.intercept_[0]), 6), recall=recall)
-    vectors = encoder.embed(flagged)
-    scores = 1.0 / (1.0 + np.exp(-(vectors @ np.asarray(record["weights"]) + record["bias"])))
+    encoder.use_layer(record)  # the rounded weights, exactly as served
+    scores = encoder.score_vectors(encoder.embed(flagged))
     record["threshold"] = round(float(np.quantile(scores, 1 - recall)), 6) if len(scores) else 0.0
     record["train_messages"] = len(train)
     return record

@@ -179,7 +179,7 @@ def train(config: TrainConfig) -> dict:
     val_rows = split_rows(examples, "validation")
     val_proba, _ = predict_rows(classifier, val_rows)
     thresholds = tune_thresholds(targets(val_rows), val_proba, config.threshold_floor, config.threshold_beta)
-    gate = fit_topic_gate(out, examples, config.base_model, config.gate_recall, config.seed, config.max_train_units)
+    gate = fit_topic_gate(out, examples, base, config.gate_recall, config.seed, config.max_train_units)
     training_info = {
         "base_model": base if config.base_model else "sentence-transformers/all-MiniLM-L6-v2",
         "train_units": len(train_rows),
