@@ -8,7 +8,8 @@ import pytest
 
 from service.segmenter import segment
 from training.data import CORPUS_PATH, SENTENCES_DIR
-from training.data.pools import PoolError, parse_line
+from training.data.build import assign_splits
+from training.data.pools import PoolError, Sentence, normalise, parse_line
 from training.data.validate import validate
 from training.dataset import load_corpus
 
@@ -109,3 +110,21 @@ def test_validator_fails_when_pools_change_without_a_rebuild(tmp_path):
 @pytest.mark.skipif(not SHARED_GUIDE.is_file(), reason="../shared is not checked out beside the repo")
 def test_label_guide_copy_is_in_sync():
     assert REPO_GUIDE.read_text(encoding="utf-8") == SHARED_GUIDE.read_text(encoding="utf-8")
+
+
+def test_sentences_keep_their_split_when_the_pools_grow():
+    def sentence(text: str) -> Sentence:
+        return Sentence(text, (), "none", "terse", "questions", False)
+
+    old = [sentence(f"old question number {i}?") for i in range(50)]
+    new = [sentence(f"new question number {i}?") for i in range(50)]
+    was = ["test"] * 9 + ["validation"] * 6 + ["train"] * 35
+    previous = {normalise(s.text): split for s, split in zip(old, was, strict=True)}
+    groups = list(range(100))
+    groups[50] = 0  # a new near-twin of an old test sentence
+    groups[20] = groups[51] = 1  # a new sentence bridging an old train and an old test sentence
+    splits = assign_splits(old + new, groups, previous=previous)
+    assert [splits[i] for i in range(50) if i != 20] == [sp for i, sp in enumerate(was) if i != 20]
+    assert splits[50] == "test" and splits[20] == splits[51] == "test"  # held out wins: nothing leaks
+    shares = {sp: splits.count(sp) for sp in ("train", "validation", "test")}
+    assert abs(shares["train"] - 70) <= 2 and abs(shares["validation"] - 12) <= 2 and abs(shares["test"] - 18) <= 2

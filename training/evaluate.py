@@ -20,6 +20,7 @@ from sklearn.metrics import precision_recall_fscore_support
 from service.analyzer import Analyzer, mask_placeholders
 from service.labels import FLAG_LABELS, LABELS, STRENGTH_LABELS
 from service.topic_gate import gate_flags
+from training.data import CORPUS_PATH
 from training.dataset import UnitRow, load_corpus, split_rows, targets
 
 REALWORLD_PATH = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "realworld_clean_dev.tsv"
@@ -70,9 +71,11 @@ def decide_rows(classifier, examples: list[dict], rows: list[UnitRow], proba: np
     return gate_flags(getattr(classifier, "topic_gate", None), texts, message_of_row, decided, len(FLAG_LABELS))
 
 
-def evaluate_split(classifier, examples: list[dict], split: str = "test") -> dict:
+def evaluate_split(classifier, examples: list[dict], split: str = "test", proba: np.ndarray | None = None) -> dict:
+    """Metrics of the served decision rule on ``split``; ``proba`` reuses predictions already made for it."""
     rows = split_rows(examples, split)
-    proba, _ = predict_rows(classifier, rows)
+    if proba is None:
+        proba, _ = predict_rows(classifier, rows)
     y_pred = decide_rows(classifier, examples, rows, proba)
     metrics = label_metrics(targets(rows), y_pred)
     rate, n_clean = clean_message_flag_rate(rows, y_pred)
@@ -132,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=get_settings().model_path)
     parser.add_argument("--split", default="test", choices=["train", "validation", "test"])
+    parser.add_argument("--corpus", type=Path, default=CORPUS_PATH, help="a corpus built elsewhere (experiments)")
     parser.add_argument("--realworld", type=Path, default=REALWORLD_PATH)
     parser.add_argument("--show-flagged", action="store_true", help="print the real comments that got flagged")
     parser.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"])
@@ -142,10 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.compare_backends:
-        print(json.dumps(compare_backends(args.model, load_corpus(), args.split), indent=2))
+        print(json.dumps(compare_backends(args.model, load_corpus(args.corpus), args.split), indent=2))
         return 0
     classifier = load_classifier(args.model, args.backend)
-    examples = load_corpus()
+    examples = load_corpus(args.corpus)
     retuned = retune_thresholds(classifier, examples, args.beta) if args.beta is not None else None
     report = evaluate_split(classifier, examples, args.split)
     if retuned is not None:

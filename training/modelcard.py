@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from service.labels import FLAG_LABELS, LABELS
 from training.dataset import split_rows, targets
 
 PLOT_FILE = "pr_curves.png"
 
 
-def plot_pr_curves(classifier, examples: list[dict], out: Path) -> Path:
+def plot_pr_curves(classifier, examples: list[dict], out: Path, proba: np.ndarray | None = None) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -20,7 +22,9 @@ def plot_pr_curves(classifier, examples: list[dict], out: Path) -> Path:
     from training.evaluate import predict_rows
 
     rows = split_rows(examples, "test")
-    y, (proba, _) = targets(rows), predict_rows(classifier, rows)
+    y = targets(rows)
+    if proba is None:  # the test split's probabilities, unless the build already has them
+        proba, _ = predict_rows(classifier, rows)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
     for j, label in enumerate(LABELS):
         if y[:, j].sum() == 0:
@@ -145,8 +149,8 @@ def _f_beta(training: dict) -> str:
     return "F1" if beta == 1.0 else f"F-beta with beta {beta:g} (precision weighed more)"
 
 
-def write_card(out: Path, report: dict, classifier, examples: list[dict]) -> Path:
-    plot_pr_curves(classifier, examples, out)
+def write_card(out: Path, report: dict, classifier, examples: list[dict], test_proba: np.ndarray | None = None) -> Path:
+    plot_pr_curves(classifier, examples, out, test_proba)
     path = out / "README.md"
     path.write_text(card_text(report), encoding="utf-8")
     return path

@@ -189,12 +189,15 @@ def train(config: TrainConfig) -> dict:
     }
     meta = _write_metadata(out, thresholds, {"topic_gate": gate, "training": training_info})
     classifier = TorchClassifier(out)
+    # Same weights as the pass above: its validation probabilities are reused, and the test split's
+    # are read once for both the metrics and the model card's curves.
+    test_proba, _ = predict_rows(classifier, split_rows(examples, "test"))
     report = {
         "model": {"name": meta["name"], "version": meta["version"]},
         "training": training_info,
         "thresholds": thresholds,
-        "validation": evaluate_split(classifier, examples, "validation"),
-        "test": evaluate_split(classifier, examples, "test"),
+        "validation": evaluate_split(classifier, examples, "validation", val_proba),
+        "test": evaluate_split(classifier, examples, "test", test_proba),
     }
     if config.measure_realworld and REALWORLD_PATH.is_file():  # measured only: never trained or tuned on
         rate, flagged = realworld_flags(Analyzer(classifier, max_length=100_000), read_realworld(REALWORLD_PATH))
@@ -203,7 +206,7 @@ def train(config: TrainConfig) -> dict:
     if config.write_card:
         from training.modelcard import write_card
 
-        write_card(out, report, classifier, examples)
+        write_card(out, report, classifier, examples, test_proba)
     return report
 
 

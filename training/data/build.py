@@ -2,14 +2,16 @@
 
     python -m training.data.build [--output PATH] [--split-seed N] [--compose-seed N]
 
-The defaults rebuild the committed ``corpus.jsonl``; other seeds give the same sentences in other
-splits or other compositions, for measuring how much a model's figures move with them alone.
+The defaults rebuild the committed ``corpus.jsonl``; another ``--compose-seed`` gives the same
+sentences in other messages, and ``--reassign --split-seed N`` other splits, for measuring how much a
+model's figures move with them alone.
 
 Steps, all seeded so the corpus is reproducible:
 1. read the pools and drop exact duplicates (normalised text);
 2. group near-duplicates (cosine >= GROUP_COSINE between base-encoder embeddings) so that a
    sentence and its near-twin always land in the same split;
-3. assign whole groups to train/validation/test, stratified by each sentence's first label;
+3. assign whole groups to train/validation/test, stratified by each sentence's first label; sentences
+   already in the committed ``corpus.jsonl`` keep their split (``--reassign`` draws them all afresh);
 4. compose multi-sentence messages inside each split (so split pools stay disjoint): a third of
    the sentences stand alone, the rest are joined 2-4 at a time, by situation (or genre) and register.
 """
@@ -83,29 +85,64 @@ def union_owners(owners: list[int], n: int, *groupings: list) -> list[int]:
     return [find(i) for i in range(n)]
 
 
-def assign_splits(sentences: list[Sentence], groups: list[int], seed: int = SEED) -> list[str]:
+HELD_OUT_FIRST = ("test", "validation", "train")  # a group with members in several splits goes to the first
+
+
+def previous_splits(path: Path) -> dict[str, str]:
+    """Normalised unit text -> split, from an earlier build (empty when there is none)."""
+    if not path.is_file():
+        return {}
+    out = {}
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                ex = json.loads(line)
+                for u in ex["units"]:
+                    out[normalise(ex["text"][u["start"] : u["end"]])] = ex["split"]
+    return out
+
+
+def assign_splits(
+    sentences: list[Sentence], groups: list[int], seed: int = SEED, previous: dict[str, str] | None = None
+) -> list[str]:
+    """Whole groups to train/validation/test, stratified by each group's first label.
+
+    A group holding a sentence (or clause) that ``previous`` already placed keeps that split, or the
+    most held-out one of several, so adding sentences never moves an old test sentence into training.
+    New groups go, in seeded order, to whichever split of their stratum is furthest below its share.
+    """
+    previous = previous or {}
     members: dict[int, list[int]] = defaultdict(list)
     for idx, g in enumerate(groups):
         members[g].append(idx)
     strata: dict[str, list[int]] = defaultdict(list)
+    split_of_group: dict[int, str] = {}
     for g, idxs in members.items():
         first = sentences[idxs[0]]
         strata[first.labels[0] if first.labels else ("hard_negative" if first.hard_negative else "clean")].append(g)
+        before = {
+            previous[key]
+            for i in idxs
+            for t in (sentences[i].text, *(c.text for c in sentences[i].clauses))
+            if (key := normalise(t)) in previous
+        }
+        if before:
+            split_of_group[g] = min(before, key=HELD_OUT_FIRST.index)
     rng = random.Random(seed)
-    split_of_group: dict[int, str] = {}
     for key in sorted(strata):
-        gs = sorted(strata[key])
-        rng.shuffle(gs)
-        total = sum(len(members[g]) for g in gs)
-        filled = 0
-        for g in gs:
-            position = filled / max(total, 1)
-            split_of_group[g] = (
-                "test" if position < SPLIT_SHARES["test"]
-                else "validation" if position < SPLIT_SHARES["test"] + SPLIT_SHARES["validation"]
-                else "train"
-            )  # fmt: skip
-            filled += len(members[g])
+        placed = dict.fromkeys(SPLIT_SHARES, 0)
+        fresh = []
+        for g in sorted(strata[key]):
+            if g in split_of_group:
+                placed[split_of_group[g]] += len(members[g])
+            else:
+                fresh.append(g)
+        rng.shuffle(fresh)
+        total = sum(len(members[g]) for g in strata[key])
+        for g in fresh:
+            split = max(HELD_OUT_FIRST, key=lambda sp: SPLIT_SHARES[sp] * total - placed[sp])
+            split_of_group[g] = split
+            placed[split] += len(members[g])
     return [split_of_group[g] for g in groups]
 
 
@@ -175,7 +212,10 @@ def compose(sentences: list[Sentence], split: str, rng: random.Random) -> list[d
     return examples
 
 
-def build(out_path: Path = CORPUS_PATH, split_seed: int = SEED, compose_seed: int = SEED) -> dict:
+def build(
+    out_path: Path = CORPUS_PATH, split_seed: int = SEED, compose_seed: int = SEED, keep_splits: bool = True
+) -> dict:
+    """Pools -> corpus. With ``keep_splits`` the sentences already in ``corpus.jsonl`` keep their splits."""
     from training.embeddings import embed
 
     sentences, dropped = dedupe(load_pools())
@@ -183,7 +223,7 @@ def build(out_path: Path = CORPUS_PATH, split_seed: int = SEED, compose_seed: in
     # a sentence and all its clauses share one group, so a near-twin clause can't cross splits either;
     # texts equal after normalisation ("I messed up," / "i messed up;") are joined even below the cosine bar
     groups = union_owners(owners, len(sentences), near_duplicate_groups(embed(texts)), [normalise(t) for t in texts])
-    splits = assign_splits(sentences, groups, split_seed)
+    splits = assign_splits(sentences, groups, split_seed, previous_splits(CORPUS_PATH) if keep_splits else None)
     rng = random.Random(compose_seed)
     examples = []
     for split in SPLIT_SHARES:
@@ -203,8 +243,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=CORPUS_PATH)
     parser.add_argument("--split-seed", type=int, default=SEED, help="which sentence groups go to which split")
     parser.add_argument("--compose-seed", type=int, default=SEED, help="how sentences are joined into messages")
+    parser.add_argument(
+        "--reassign", action="store_true", help="draw every split afresh instead of keeping corpus.jsonl's"
+    )
     args = parser.parse_args(argv)
-    print(json.dumps(build(args.output, args.split_seed, args.compose_seed), indent=2))
+    print(json.dumps(build(args.output, args.split_seed, args.compose_seed, not args.reassign), indent=2))
     return 0
 
 

@@ -20,6 +20,7 @@ GENRES = (
     "games", "tech_support", "news_discussion", "recipes", "travel", "health", "school", "shopping",
     "customer_service", "congratulations", "condolence", "questions", "plans", "venting", "hobbies",
     "movies_books", "pets", "home_diy", "science", "music", "finance", "weather", "parenting_everyday",
+    "online_debate", "relationship_advice", "gossip", "trash_talk",
 )  # fmt: skip
 
 
