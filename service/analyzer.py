@@ -18,6 +18,7 @@ from service.topic_gate import gate_flags
 
 class Classifier(Protocol):
     info: object
+    context_words: int
 
     def predict_proba(self, units: list[str], contexts: list[str]) -> np.ndarray: ...
 
@@ -106,7 +107,7 @@ class Analyzer:
         """Segment and classify several messages, all their units in one batched call."""
         segmented = [segment(check_text(t, self.max_length)) for t in texts]
         flat_units = [u.text for units in segmented for u in units]
-        flat_ctx = [c for units in segmented for c in contexts(units)]
+        flat_ctx = [c for units in segmented for c in contexts(units, self.classifier.context_words)]
         proba, decided, vectors = classify(self.classifier, flat_units, flat_ctx)
         message_of_row = np.repeat(np.arange(len(texts)), [len(units) for units in segmented])
         masked = [mask_placeholders(t) for t in texts]

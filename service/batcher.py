@@ -41,6 +41,7 @@ class MicroBatcher:
         self.classifier = classifier
         self.info, self.hidden_size, self.backend = classifier.info, classifier.hidden_size, classifier.backend
         self.decide, self.topic_gate = classifier.decide, classifier.topic_gate
+        self.context_words = classifier.context_words
         self.max_wait = max_wait_ms / 1000
         self.max_units = max_units
         self.queue_limit = queue_limit

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from service.labels import LABELS
+from service.segmenter import CONTEXT_WORDS
 from service.topic_gate import TopicGate
 
 METADATA_FILE = "heartfelt.json"
@@ -49,6 +50,7 @@ class Classifier:
     hidden_size: int
     backend: str = "base"
     topic_gate: TopicGate | None = None
+    context_words: int = CONTEXT_WORDS  # neighbour words each unit is read with (0: alone), as trained
 
     def _load_metadata(self, model_dir: Path, labels: tuple[str, ...], verify: bool = True) -> dict:
         meta = read_metadata(model_dir)
@@ -56,6 +58,7 @@ class Classifier:
             raise ValueError(f"model labels {labels} do not match Heartfelt's labels {LABELS}")
         self.info = ModelInfo(name=meta["name"], version=meta["version"], labels=labels, thresholds={})
         self.use_thresholds(meta["thresholds"])
+        self.context_words = int(meta.get("context_words", CONTEXT_WORDS))  # models built before it was a setting
         record = meta.get("topic_gate")
         self.topic_gate = TopicGate(model_dir, record, verify=verify) if record else None
         return meta
@@ -118,11 +121,11 @@ class TorchClassifier(Classifier):
         with self._torch.inference_mode():
             for i in range(0, len(order), batch_size):
                 rows = order[i : i + batch_size]
-                enc = self.tokenizer(
+                enc = tokenize(
+                    self.tokenizer,
                     [units[k] for k in rows],
                     [contexts[k] for k in rows],
-                    truncation="longest_first",
-                    max_length=MAX_LENGTH,
+                    self.context_words,
                     padding=True,
                     return_tensors="pt",
                 )
@@ -131,3 +134,15 @@ class TorchClassifier(Classifier):
                 vectors.append(self._torch.nn.functional.normalize(self.model.last_pooled, dim=-1).numpy())
         back = np.argsort(np.array(order))
         return np.concatenate(probas)[back].astype(np.float32), np.concatenate(vectors)[back].astype(np.float32)
+
+
+def tokenize(tokenizer, units: list[str], contexts: list[str], context_words: int, **kwargs):
+    """A transformers tokenizer call over (unit, context) pairs, truncated to :data:`MAX_LENGTH`.
+
+    A model that reads neighbours (``context_words > 0``) always gets a pair, so a unit with no
+    neighbours reads ``[CLS] unit [SEP] [SEP]``, the same whatever else is in the batch; a model that
+    reads units alone gets ``[CLS] unit [SEP]``. :meth:`service.onnx_backend.OnnxClassifier.encode`
+    encodes exactly the same way.
+    """
+    pair = [contexts] if context_words > 0 else []
+    return tokenizer(units, *pair, truncation="longest_first", max_length=MAX_LENGTH, **kwargs)

@@ -642,13 +642,13 @@ class Rewriter:
                     if not pieces:
                         continue
                     if opt.library:
-                        ctx = contexts([Unit(0, 0, p) for p in pieces])
+                        ctx = contexts([Unit(0, 0, p) for p in pieces], self.classifier.context_words)
                         library_rows[opt.display] = list(range(len(batch_units), len(batch_units) + len(pieces)))
                     else:
                         before = [u for u in units if u.end <= opt.start][-1:]
                         after = [u for u in units if u.start >= opt.end][:1]
                         row = [*before, *(Unit(0, 0, p) for p in pieces), *after]
-                        ctx = contexts(row)[len(before) : len(before) + len(pieces)]
+                        ctx = contexts(row, self.classifier.context_words)[len(before) : len(before) + len(pieces)]
                         opt.rows = list(range(len(batch_units), len(batch_units) + len(pieces)))
                     batch_units += list(pieces)
                     batch_ctx += ctx

@@ -95,11 +95,14 @@ def segment(text: str) -> list[Unit]:
 CONTEXT_WORDS = 12  # words kept from each neighbour: enough to read "..., but" and "X. But", short enough to stay fast
 
 
-def contexts(units: list[Unit]) -> list[str]:
-    """The neighbours each unit is read with: the end of the unit before it and the start of the one after it."""
+def contexts(units: list[Unit], words: int = CONTEXT_WORDS) -> list[str]:
+    """The neighbours each unit is read with: the last ``words`` words of the unit before it and the
+    first ``words`` of the one after it. A model trained with ``words=0`` reads every unit alone."""
+    if words <= 0:
+        return [""] * len(units)
     out = []
     for i in range(len(units)):
-        prev = " ".join(units[i - 1].text.split()[-CONTEXT_WORDS:]) if i > 0 else ""
-        nxt = " ".join(units[i + 1].text.split()[:CONTEXT_WORDS]) if i + 1 < len(units) else ""
+        prev = " ".join(units[i - 1].text.split()[-words:]) if i > 0 else ""
+        nxt = " ".join(units[i + 1].text.split()[:words]) if i + 1 < len(units) else ""
         out.append(f"{prev} {nxt}".strip())
     return out

@@ -36,7 +36,7 @@ def test_one_forward_pass_per_message(tiny_analyzer):
     real = tiny_analyzer.classifier
 
     class Counting:
-        info = real.info
+        info, context_words = real.info, real.context_words
 
         def predict(self, units, contexts):
             calls.append(len(units))

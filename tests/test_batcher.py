@@ -66,7 +66,7 @@ class GatedClassifier:
     def __init__(self, inner):
         self.inner, self.gate, self.entered = inner, threading.Event(), threading.Event()
         self.info, self.hidden_size, self.backend = inner.info, inner.hidden_size, inner.backend
-        self.decide, self.topic_gate = inner.decide, inner.topic_gate
+        self.decide, self.topic_gate, self.context_words = inner.decide, inner.topic_gate, inner.context_words
 
     def predict(self, units, contexts, batch_size=64):
         self.entered.set()

@@ -33,6 +33,7 @@ from service.rewriter import (
     validate_feeling,
 )
 from service.schemas import RewriteResult
+from service.segmenter import CONTEXT_WORDS
 
 HEARTFELT = str(Path(sys.executable).with_name("heartfelt"))
 
@@ -187,6 +188,7 @@ class RuleClassifier:
 
     info = ModelInfo("rules", "0", LABELS, dict.fromkeys(LABELS, 0.5))
     hidden_size = 32
+    context_words = CONTEXT_WORDS
 
     RULES = (
         ("vague", r"\b(everything|messed up)\b"),

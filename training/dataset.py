@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from service.labels import LABEL2ID, LABELS
-from service.segmenter import Unit, contexts
+from service.segmenter import CONTEXT_WORDS, Unit, contexts
 from training.data import CORPUS_PATH
 
 
@@ -32,17 +32,18 @@ def load_corpus(path: Path = CORPUS_PATH) -> list[dict]:
         return [json.loads(line) for line in fh if line.strip()]
 
 
-def unit_rows(examples: list[dict]) -> list[UnitRow]:
+def unit_rows(examples: list[dict], context_words: int = CONTEXT_WORDS) -> list[UnitRow]:
+    """One row per unit, read with ``context_words`` words of its neighbours (the model's setting)."""
     rows = []
     for ex in examples:
         units = [Unit(u["start"], u["end"], ex["text"][u["start"] : u["end"]]) for u in ex["units"]]
-        for unit, ctx, gold in zip(units, contexts(units), ex["units"], strict=True):
+        for unit, ctx, gold in zip(units, contexts(units, context_words), ex["units"], strict=True):
             rows.append(UnitRow(ex["id"], unit.text, ctx, tuple(gold["labels"])))
     return rows
 
 
-def split_rows(examples: list[dict], split: str) -> list[UnitRow]:
-    return unit_rows([ex for ex in examples if ex["split"] == split])
+def split_rows(examples: list[dict], split: str, context_words: int = CONTEXT_WORDS) -> list[UnitRow]:
+    return unit_rows([ex for ex in examples if ex["split"] == split], context_words)
 
 
 def targets(rows: list[UnitRow]) -> np.ndarray:

@@ -73,7 +73,7 @@ def decide_rows(classifier, examples: list[dict], rows: list[UnitRow], proba: np
 
 def evaluate_split(classifier, examples: list[dict], split: str = "test", proba: np.ndarray | None = None) -> dict:
     """Metrics of the served decision rule on ``split``; ``proba`` reuses predictions already made for it."""
-    rows = split_rows(examples, split)
+    rows = split_rows(examples, split, classifier.context_words)
     if proba is None:
         proba, _ = predict_rows(classifier, rows)
     y_pred = decide_rows(classifier, examples, rows, proba)
@@ -102,7 +102,7 @@ def retune_thresholds(classifier, examples: list[dict], beta: float) -> dict[str
     precision: a flag needs stronger evidence). In memory only; ``heartfelt.json`` is not touched."""
     from training.train import TrainConfig, tune_thresholds
 
-    rows = split_rows(examples, "validation")
+    rows = split_rows(examples, "validation", classifier.context_words)
     proba, _ = predict_rows(classifier, rows)
     thresholds = tune_thresholds(targets(rows), proba, TrainConfig.threshold_floor, beta)
     classifier.use_thresholds(thresholds)
@@ -113,11 +113,12 @@ def compare_backends(model_dir: Path, examples: list[dict], split: str = "test")
     """How often int8 ONNX and fp32 torch make the same decision, per label, and each one's quality."""
     from service.loader import load_classifier
 
-    rows = split_rows(examples, split)
-    y_true = targets(rows)
-    decisions, report = {}, {"split": split, "units": len(rows)}
+    decisions, report = {}, {"split": split}
     for backend in ("torch", "onnx"):
         classifier = load_classifier(model_dir, backend)
+        rows = split_rows(examples, split, classifier.context_words)
+        y_true = targets(rows)
+        report["units"] = len(rows)
         decisions[backend] = decide_rows(classifier, examples, rows, predict_rows(classifier, rows)[0])
         metrics = label_metrics(y_true, decisions[backend])
         report[backend] = {k: metrics[k] for k in ("macro_f1_flags", "macro_f1_strengths")}

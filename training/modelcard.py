@@ -21,7 +21,7 @@ def plot_pr_curves(classifier, examples: list[dict], out: Path, proba: np.ndarra
 
     from training.evaluate import predict_rows
 
-    rows = split_rows(examples, "test")
+    rows = split_rows(examples, "test", classifier.context_words)
     y = targets(rows)
     if proba is None:  # the test split's probabilities, unless the build already has them
         proba, _ = predict_rows(classifier, rows)

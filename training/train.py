@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from service import __version__
-from service.classifier import MAX_LENGTH, METADATA_FILE
+from service.classifier import METADATA_FILE, tokenize
 from service.labels import ID2LABEL, LABEL2ID, LABELS
 from service.onnx_backend import sha256
+from service.segmenter import CONTEXT_WORDS
 from service.settings import DEFAULT_MODEL_DIR
 from training.data import CORPUS_PATH
 from training.dataset import UnitRow, load_corpus, split_rows, targets
@@ -42,6 +43,7 @@ class TrainConfig:
     pos_weight: float = 3.0
     warmup_ratio: float = 0.06
     seed: int = 42
+    context_words: int = CONTEXT_WORDS  # neighbour words read with each unit; 0 reads every unit alone
     max_train_units: int | None = None  # subsample for quick builds (tests)
     threshold_floor: float = 0.30
     threshold_beta: float = 1.0  # thresholds maximise validation F-beta; below 1 a flag needs stronger evidence
@@ -72,10 +74,8 @@ def tune_thresholds(y_true: np.ndarray, proba: np.ndarray, floor: float, beta: f
     return out
 
 
-def _tokenize(tokenizer, rows: list[UnitRow]) -> list[dict]:
-    enc = tokenizer(
-        [r.text for r in rows], [r.context for r in rows], truncation="longest_first", max_length=MAX_LENGTH
-    )
+def _tokenize(tokenizer, rows: list[UnitRow], context_words: int) -> list[dict]:
+    enc = tokenize(tokenizer, [r.text for r in rows], [r.context for r in rows], context_words)
     ys = targets(rows)
     return [{**{k: enc[k][i] for k in enc}, "labels": ys[i].tolist()} for i in range(len(rows))]
 
@@ -107,7 +107,7 @@ def train(config: TrainConfig) -> dict:
     set_seed(config.seed)
     base = config.base_model or str(base_model_path())
     examples = load_corpus(config.corpus)
-    train_rows = split_rows(examples, "train")
+    train_rows = split_rows(examples, "train", config.context_words)
     if config.max_train_units and len(train_rows) > config.max_train_units:
         keep = np.random.default_rng(config.seed).choice(len(train_rows), config.max_train_units, replace=False)
         train_rows = [train_rows[i] for i in sorted(keep)]
@@ -162,7 +162,7 @@ def train(config: TrainConfig) -> dict:
         trainer = WeightedBCETrainer(
             model=model,
             args=args,
-            train_dataset=_tokenize(tokenizer, train_rows),
+            train_dataset=_tokenize(tokenizer, train_rows, config.context_words),
             data_collator=DataCollatorWithPadding(tokenizer),
         )
         started = time.perf_counter()
@@ -173,10 +173,10 @@ def train(config: TrainConfig) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    _write_metadata(out, dict.fromkeys(LABELS, 0.5), {})
+    _write_metadata(out, dict.fromkeys(LABELS, 0.5), {"context_words": config.context_words})
 
     classifier = TorchClassifier(out)
-    val_rows = split_rows(examples, "validation")
+    val_rows = split_rows(examples, "validation", config.context_words)
     val_proba, _ = predict_rows(classifier, val_rows)
     thresholds = tune_thresholds(targets(val_rows), val_proba, config.threshold_floor, config.threshold_beta)
     gate = fit_topic_gate(out, examples, base, config.gate_recall, config.seed, config.max_train_units)
@@ -187,11 +187,13 @@ def train(config: TrainConfig) -> dict:
         "torch_threads": torch.get_num_threads(),
         "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
     }
-    meta = _write_metadata(out, thresholds, {"topic_gate": gate, "training": training_info})
+    meta = _write_metadata(
+        out, thresholds, {"context_words": config.context_words, "topic_gate": gate, "training": training_info}
+    )
     classifier = TorchClassifier(out)
     # Same weights as the pass above: its validation probabilities are reused, and the test split's
     # are read once for both the metrics and the model card's curves.
-    test_proba, _ = predict_rows(classifier, split_rows(examples, "test"))
+    test_proba, _ = predict_rows(classifier, split_rows(examples, "test", config.context_words))
     report = {
         "model": {"name": meta["name"], "version": meta["version"]},
         "training": training_info,
@@ -228,13 +230,17 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         "--threshold-beta", type=float, default=defaults.threshold_beta,
         help="tune thresholds for validation F-beta (below 1 favours precision; see training/EXPERIMENTS.md)",
     )  # fmt: skip
+    p.add_argument(
+        "--context-words", type=int, default=defaults.context_words,
+        help="words of each neighbouring unit read with a unit (0: every unit alone; see training/EXPERIMENTS.md)",
+    )  # fmt: skip
     p.add_argument("--max-train-units", type=int, default=None)
     p.add_argument("--no-card", action="store_true")
     a = p.parse_args(argv)
     return TrainConfig(
         corpus=a.corpus, output_dir=a.output, base_model=a.base_model, epochs=a.epochs,
         batch_size=a.batch_size, seed=a.seed, pos_weight=a.pos_weight, max_train_units=a.max_train_units,
-        lr_encoder=a.lr_encoder, lr_head=a.lr_head, threshold_beta=a.threshold_beta,
+        lr_encoder=a.lr_encoder, lr_head=a.lr_head, threshold_beta=a.threshold_beta, context_words=a.context_words,
         write_card=not a.no_card,
     )  # fmt: skip
 
