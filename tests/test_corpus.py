@@ -128,3 +128,23 @@ def test_sentences_keep_their_split_when_the_pools_grow():
     assert splits[50] == "test" and splits[20] == splits[51] == "test"  # held out wins: nothing leaks
     shares = {sp: splits.count(sp) for sp in ("train", "validation", "test")}
     assert abs(shares["train"] - 70) <= 2 and abs(shares["validation"] - 12) <= 2 and abs(shares["test"] - 18) <= 2
+
+
+def test_validator_rejects_public_writing_that_is_labelled_or_repeats_the_corpus(tmp_path):
+    public = tmp_path / "public"
+    public.mkdir()
+    corpus_sentence = load_corpus()[0]["units"][0]
+    text = load_corpus()[0]["text"][corpus_sentence["start"] : corpus_sentence["end"]]
+    lines = [
+        {"text": "Nobody in this thread asked, but fine.", "labels": ["minimize"], "situation": "none",
+         "register": "terse", "genre": "forum_comment"},
+        {"text": text, "labels": [], "situation": "none", "register": "careful", "genre": "forum_comment"},
+        {"text": "Refs decided that match, not the players.", "labels": [], "situation": "none",
+         "register": "careful", "genre": "sports"},
+    ]  # fmt: skip
+    (public / "x.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    report = validate(embeddings=False, public_dir=public)
+    assert any(p.startswith("public/x.jsonl:1:") and "clean everyday" in p for p in report.problems)
+    assert any(p.startswith("public/x.jsonl:2:") and "corpus sentence" in p for p in report.problems)
+    assert not any(p.startswith("public/x.jsonl:3:") for p in report.problems)
+    assert report.counts["public_texts"] == 3

@@ -85,3 +85,10 @@ def test_a_missing_or_tampered_gate_is_refused(tiny_model_dir, tmp_path):
         fh.write(b"\0")
     with pytest.raises(ChecksumError, match=GATE_FILE):
         load_classifier(tampered)
+
+
+def test_the_gate_also_learns_from_public_writing(record):
+    from training.topic_gate import public_texts
+
+    # The tiny build samples half as many public lines as train messages (conftest: 1,200 units).
+    assert record["public_texts"] == min(len(public_texts()), record["train_messages"] // 2) > 0

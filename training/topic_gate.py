@@ -4,8 +4,10 @@
 
 ``heartfelt train`` runs this for every model it builds. The base encoder (all-MiniLM-L6-v2 as
 released, mean-pooled) is exported to int8 ONNX beside the classifier. The logistic regression is
-fitted on the train split's whole messages: messages from a conflict situation against everyday text
-(``situation: none``). Its threshold lets ``recall`` of the validation messages with a gold flag
+fitted on the train split's whole messages, messages from a conflict situation against everyday text
+(``situation: none``), plus the public writing in ``training/data/public/`` as more everyday text:
+retorts, snark and advice written to strangers, which sound like conflict but are not addressed to
+anyone the writer hurt. Its threshold lets ``recall`` of the validation messages with a gold flag
 through, so the gate costs the classifier little recall on the corpus.
 """
 
@@ -22,10 +24,20 @@ from service.classifier import METADATA_FILE, read_metadata
 from service.labels import FLAG_LABELS
 from service.onnx_backend import sha256
 from service.topic_gate import GATE_FILE, TopicGate
+from training.data import PUBLIC_DIR
+from training.data.pools import load_pools
 from training.dataset import CORPUS_PATH, load_corpus
 from training.export import optimize_and_quantize, trace_to_onnx
 
 DEFAULT_RECALL = 0.98
+# Inverse regularisation of the logistic layer: 4 let through fewer real comments than 1 or 16 at the
+# same validation recall (training/EXPERIMENTS.md, "the topic gate learns public writing").
+GATE_C = 4.0
+
+
+def public_texts(directory: Path = PUBLIC_DIR) -> list[str]:
+    """The public-writing pools' texts: every line is clean everyday text (the validator checks it)."""
+    return [s.text for s in load_pools(directory)]
 
 
 def export_base(base: str | Path, out: Path) -> dict[str, int]:
@@ -66,8 +78,12 @@ def fit_topic_gate(
     recall: float = DEFAULT_RECALL,
     seed: int = 42,
     max_train_messages: int | None = None,
+    public: list[str] | None = None,
 ) -> dict:
-    """Export the base encoder into ``model_dir``, fit the gate and return its ``heartfelt.json`` record."""
+    """Export the base encoder into ``model_dir``, fit the gate and return its ``heartfelt.json`` record.
+
+    ``public`` is extra everyday text (default: :func:`public_texts`), all of it negatives.
+    """
     from sklearn.linear_model import LogisticRegression
 
     from training.embeddings import base_model_path
@@ -79,13 +95,15 @@ def fit_topic_gate(
     encoder = TopicGate(model_dir, record, verify=False, threads=2)
 
     train = [ex for ex in examples if ex["split"] == "train"]
+    public = public_texts() if public is None else public
+    rng = np.random.default_rng(seed)
     if max_train_messages and len(train) > max_train_messages:  # quick builds (tests)
-        keep = np.random.default_rng(seed).choice(len(train), max_train_messages, replace=False)
-        train = [train[i] for i in sorted(keep)]
-    y = np.array([ex.get("situation", "none") != "none" for ex in train], dtype=int)
-    model = LogisticRegression(C=1.0, max_iter=3000, random_state=seed).fit(
-        encoder.embed([ex["text"] for ex in train]), y
-    )
+        train = [train[i] for i in sorted(rng.choice(len(train), max_train_messages, replace=False))]
+    if max_train_messages and len(public) > max_train_messages // 2:
+        public = [public[i] for i in sorted(rng.choice(len(public), max_train_messages // 2, replace=False))]
+    texts = [ex["text"] for ex in train] + public
+    y = np.array([ex.get("situation", "none") != "none" for ex in train] + [False] * len(public), dtype=int)
+    model = LogisticRegression(C=GATE_C, max_iter=3000, random_state=seed).fit(encoder.embed(texts), y)
 
     flagged = [ex["text"] for ex in examples if ex["split"] == "validation" and _carries_flag(ex)]
     record.update(weights=model.coef_[0].round(6).tolist(), bias=round(float(model.intercept_[0]), 6), recall=recall)
@@ -93,6 +111,7 @@ def fit_topic_gate(
     scores = encoder.score_vectors(encoder.embed(flagged))
     record["threshold"] = round(float(np.quantile(scores, 1 - recall)), 6) if len(scores) else 0.0
     record["train_messages"] = len(train)
+    record["public_texts"] = len(public)
     return record
 
 

@@ -11,7 +11,7 @@ import sys
 from collections import Counter
 
 from service.labels import LABELS
-from training.data import DATA_DIR
+from training.data import DATA_DIR, PUBLIC_DIR
 from training.data.pools import load_pools
 from training.data.validate import pool_counts
 from training.dataset import load_corpus
@@ -63,6 +63,14 @@ def counts_markdown() -> str:
         _table(("genre", "sentences"), sorted(counts["everyday_genres"].items())),
         "### Registers (sentences)",
         _table(("register", "sentences"), sorted(counts["registers"].items())),
+    ]
+    public = load_pools(PUBLIC_DIR)
+    parts += [
+        f"### Public writing for the topic gate (`public/`, not classifier training data): **{len(public)}** lines",
+        _table(
+            ("genre", "lines"),
+            sorted(Counter(s.genre for s in public).items()),
+        ),
     ]
     return "\n\n".join(parts)
 

@@ -5,7 +5,9 @@
 Checks: pool format; corpus schema and offsets; that the corpus is built from the current pools;
 split disjointness by normalised text and by embedding similarity; the minimum counts of the
 corpus issue (per label, clean, everyday genres, hard negatives, situations, registers,
-multi-sentence share, split shares).
+multi-sentence share, split shares); and that the public writing the topic gate learns from
+(``public/``) is clean everyday text that repeats no corpus sentence and is no near-duplicate of a
+validation or test unit.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from service.labels import LABELS
-from training.data import CORPUS_PATH, SENTENCES_DIR
+from training.data import CORPUS_PATH, PUBLIC_DIR, SENTENCES_DIR
 from training.data.pools import GENRES, REGISTERS, SITUATIONS, PoolError, Sentence, dedupe, load_pools, normalise
 
 SPLITS = ("train", "validation", "test")
@@ -158,6 +162,31 @@ def check_corpus(examples: list[tuple[int, dict]], sentences: list[Sentence], re
             report.fail(f"corpus: id {eid} is used {n} times")
 
 
+def check_public(public_dir: Path, sentences: list[Sentence], report: Report) -> list[Sentence]:
+    """The topic gate's public-writing pools: clean, everyday, distinct, and not in the corpus."""
+    try:
+        public = load_pools(public_dir)
+    except PoolError as exc:
+        report.fail(f"public: {exc}")
+        return []
+    corpus_keys = {normalise(s.text) for s in sentences}
+    seen: set[str] = set()
+    for s in public:
+        where, key = f"public/{s.origin}", normalise(s.text)
+        if s.labels or s.situation != "none":
+            report.fail(f"{where}: public writing is clean everyday text (labels [], situation none)")
+        if key in corpus_keys:
+            report.fail(f"{where}: {s.text!r} is also a corpus sentence")
+        if key in seen:
+            report.fail(f"{where}: {s.text!r} repeats an earlier public line")
+        if len(s.text.split()) > MAX_WORDS:
+            report.fail(f"{where}: {len(s.text.split())} words; the limit is {MAX_WORDS}")
+        seen.add(key)
+    report.counts["public_texts"] = len(public)
+    report.counts["public_genres"] = dict(sorted(Counter(s.genre for s in public).items()))
+    return public
+
+
 def split_units(examples: list[tuple[int, dict]]) -> dict[str, list[tuple[int, str]]]:
     out: dict[str, list[tuple[int, str]]] = {s: [] for s in SPLITS}
     for number, ex in examples:
@@ -166,7 +195,9 @@ def split_units(examples: list[tuple[int, dict]]) -> dict[str, list[tuple[int, s
     return out
 
 
-def check_splits(examples: list[tuple[int, dict]], report: Report, embeddings: bool) -> None:
+def check_splits(
+    examples: list[tuple[int, dict]], report: Report, embeddings: bool, public: list[Sentence] = ()
+) -> None:
     by_split = split_units(examples)
     total = sum(len(v) for v in by_split.values())
     shares = {s: len(v) / max(total, 1) for s, v in by_split.items()}
@@ -184,18 +215,21 @@ def check_splits(examples: list[tuple[int, dict]], report: Report, embeddings: b
     if multi < MIN_MULTI_SENTENCE_SHARE:
         report.fail(f"corpus: {multi:.1%} of examples are multi-sentence, needs {MIN_MULTI_SENTENCE_SHARE:.0%}")
     if embeddings:
-        check_embedding_leakage(by_split, report)
+        check_embedding_leakage(by_split, report, public)
 
 
-def check_embedding_leakage(by_split: dict[str, list[tuple[int, str]]], report: Report) -> None:
+def check_embedding_leakage(
+    by_split: dict[str, list[tuple[int, str]]], report: Report, public: list[Sentence] = ()
+) -> None:
     from training.embeddings import embed
 
     train_texts = sorted({t for _, t in by_split["train"]})
     train_vecs = embed(train_texts)
+    held_out_vecs = {split: embed([t for _, t in by_split[split]]) for split in ("validation", "test")}
     worst = 0.0
     for split in ("validation", "test"):
         rows = by_split[split]
-        vecs = embed([t for _, t in rows])
+        vecs = held_out_vecs[split]
         sims = vecs @ train_vecs.T
         best = sims.argmax(axis=1)
         for (number, text), j, row in zip(rows, best, sims, strict=True):
@@ -204,9 +238,23 @@ def check_embedding_leakage(by_split: dict[str, list[tuple[int, str]]], report: 
                 report.fail(f"corpus.jsonl:{number}: {split} unit {text!r} is a near-duplicate "
                             f"(cosine {row[j]:.3f}) of train unit {train_texts[j]!r}")  # fmt: skip
     report.counts["max_cross_split_cosine"] = round(worst, 3)
+    if public:  # the gate trains on public writing: none of it may stand in for a held-out unit
+        held_out = [t for split in ("validation", "test") for _, t in by_split[split]]
+        sims = embed([s.text for s in public]) @ np.concatenate(list(held_out_vecs.values())).T
+        best = sims.argmax(axis=1)
+        for s, j, row in zip(public, best, sims, strict=True):
+            if row[j] >= LEAK_COSINE:
+                report.fail(f"public/{s.origin}: {s.text!r} is a near-duplicate (cosine {row[j]:.3f}) "
+                            f"of held-out unit {held_out[j]!r}")  # fmt: skip
+        report.counts["max_public_held_out_cosine"] = round(float(sims.max()), 3)
 
 
-def validate(corpus_path: Path = CORPUS_PATH, pools_dir: Path = SENTENCES_DIR, embeddings: bool = True) -> Report:
+def validate(
+    corpus_path: Path = CORPUS_PATH,
+    pools_dir: Path = SENTENCES_DIR,
+    embeddings: bool = True,
+    public_dir: Path = PUBLIC_DIR,
+) -> Report:
     report = Report()
     try:
         sentences = load_pools(pools_dir)
@@ -228,7 +276,8 @@ def validate(corpus_path: Path = CORPUS_PATH, pools_dir: Path = SENTENCES_DIR, e
             if check_record(number, ex, report):
                 examples.append((number, ex))
     check_corpus(examples, sentences, report)
-    check_splits(examples, report, embeddings)
+    public = check_public(public_dir, sentences, report)
+    check_splits(examples, report, embeddings, public)
     report.counts["examples"] = len(examples)
     return report
 
