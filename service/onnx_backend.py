@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -28,6 +30,49 @@ def onnx_path(model_dir: str | Path, meta: dict | None = None) -> Path | None:
     return path if path is not None and path.is_file() else None
 
 
+class PairCache:
+    """The model's outputs for recently read (unit, context) pairs, least recently used out first.
+
+    A browser extension sends the whole draft again at every pause in typing, and only the units
+    around the edit are new; the rest are answered from here. Each pair runs alone (see
+    :class:`OnnxClassifier`), so a cached row is bit-identical to a fresh one. Keys are BLAKE2b
+    digests: the cache holds no message text, only digests and the model's numbers, in memory.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._rows: OrderedDict[bytes, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    @staticmethod
+    def key(unit: str, context: str) -> bytes:
+        raw = f"{unit}\x00{context}".encode("utf-8", "surrogatepass")
+        return hashlib.blake2b(raw, digest_size=16).digest()
+
+    def get(self, key: bytes) -> tuple[np.ndarray, np.ndarray] | None:
+        with self._lock:
+            row = self._rows.get(key)
+            if row is None:
+                self.misses += 1
+                return None
+            self._rows.move_to_end(key)
+            self.hits += 1
+            return row
+
+    def put(self, key: bytes, row: tuple[np.ndarray, np.ndarray]) -> None:
+        if self.size <= 0:
+            return
+        with self._lock:
+            self._rows[key] = row
+            self._rows.move_to_end(key)
+            while len(self._rows) > self.size:
+                self._rows.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+
 class OnnxClassifier(Classifier):
     """Same predictions as :class:`service.classifier.TorchClassifier`, from the int8 ONNX graph.
 
@@ -41,7 +86,9 @@ class OnnxClassifier(Classifier):
 
     backend = "onnx"
 
-    def __init__(self, model_dir: str | Path, num_threads: int | None = None, verify: bool = True) -> None:
+    def __init__(
+        self, model_dir: str | Path, num_threads: int | None = None, verify: bool = True, cache_size: int = 0
+    ) -> None:
         from tokenizers import Tokenizer
 
         model_dir = Path(model_dir)
@@ -62,18 +109,33 @@ class OnnxClassifier(Classifier):
         self.session = session(path)  # one thread: parallelism comes from concurrent runs (class docstring)
         self.workers = num_threads or _usable_cpus()
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="heartfelt-onnx") if self.workers > 1 else None
+        self.cache = PairCache(cache_size)
 
     def predict(self, units: list[str], contexts: list[str], batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities and L2-normalised unit vectors; ``batch_size`` is unused (pairs run alone)."""
         if not units:
             return self._empty()
-        # An empty context is no second segment at all (as the training tokenizer reads it).
-        encodings = self.tokenizer.encode_batch([(u, c) if c else u for u, c in zip(units, contexts, strict=True)])
-        runs = self._pool.map(self._run, encodings) if self._pool and len(encodings) > 1 else map(self._run, encodings)
-        logits, pooled = (np.concatenate(x) for x in zip(*runs, strict=True))
+        keys = [PairCache.key(u, c) for u, c in zip(units, contexts, strict=True)] if self.cache.size else []
+        rows = [self.cache.get(k) for k in keys] if keys else [None] * len(units)
+        todo = [i for i, row in enumerate(rows) if row is None]
+        if todo:
+            encodings = self.encode([units[i] for i in todo], [contexts[i] for i in todo])
+            runs = self._pool.map(self._run, encodings) if self._pool and len(todo) > 1 else map(self._run, encodings)
+            for i, (row_logits, row_pooled) in zip(todo, runs, strict=True):
+                rows[i] = (row_logits[0], row_pooled[0])
+                if keys:
+                    self.cache.put(keys[i], rows[i])
+        logits, pooled = np.stack([r[0] for r in rows]), np.stack([r[1] for r in rows])
         proba = 1.0 / (1.0 + np.exp(-logits))
         vectors = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
         return proba.astype(np.float32), vectors.astype(np.float32)
+
+    def encode(self, units: list[str], contexts: list[str]) -> list:
+        """Token ids exactly as training read them (:func:`service.classifier.tokenize`): a model that
+        reads neighbours gets a pair even when there are none (``[CLS] unit [SEP] [SEP]``)."""
+        if self.context_words > 0:
+            return self.tokenizer.encode_batch(list(zip(units, contexts, strict=True)))
+        return self.tokenizer.encode_batch(units)
 
     def _run(self, encoding) -> list[np.ndarray]:
         return self.session.run(None, feed(encoding))

@@ -32,6 +32,14 @@ class Settings(BaseSettings):
             "unset uses the CPUs available."
         ),
     )
+    pair_cache_size: int = Field(
+        4096,
+        ge=0,
+        description=(
+            "Model outputs kept for recently read (sentence, neighbours) pairs, so text re-sent while typing "
+            "is not read again (ONNX backend; keyed by digests, no text kept); 0 turns it off."
+        ),
+    )
     micro_batching: bool = Field(True, description="Coalesce concurrent requests into shared model calls.")
     batch_wait_ms: float = Field(
         2.0, ge=0, le=100, description="Longest a request waits for others to share its model call (micro-batching)."

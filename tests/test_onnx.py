@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from transformers import AutoTokenizer
 
-from service.classifier import MAX_LENGTH, METADATA_FILE, ModelNotFoundError, TorchClassifier
+from service.classifier import METADATA_FILE, ModelNotFoundError, TorchClassifier, tokenize
 from service.labels import LABELS
 from service.loader import load_classifier
 from service.onnx_backend import ChecksumError, OnnxClassifier, sha256
@@ -37,11 +37,13 @@ def test_export_is_fused_quantized_and_recorded(tiny_model_dir):
 def test_tokenizers_only_encoding_matches_the_training_tokenizer(tiny_model_dir):
     onnx = OnnxClassifier(tiny_model_dir)
     hf = AutoTokenizer.from_pretrained(tiny_model_dir)
-    for unit, context in zip(UNITS, CONTEXTS, strict=True):
-        expected = hf(unit, context, truncation="longest_first", max_length=MAX_LENGTH)
-        got = onnx.tokenizer.encode(unit, context) if context else onnx.tokenizer.encode(unit)
-        assert got.ids == expected["input_ids"]
-        assert got.type_ids == expected["token_type_ids"]
+    expected = tokenize(hf, UNITS, CONTEXTS, onnx.context_words)  # the call training makes, batched
+    for k, got in enumerate(onnx.encode(UNITS, CONTEXTS)):
+        assert got.ids == expected["input_ids"][k]
+        assert got.type_ids == expected["token_type_ids"][k]
+    # A unit with no neighbours is still a pair for a model that reads them, whatever its batch holds.
+    alone = tokenize(hf, [UNITS[1]], [""], onnx.context_words)["input_ids"][0]
+    assert alone == expected["input_ids"][1] and alone[-2:] == [hf.sep_token_id, hf.sep_token_id]
 
 
 def test_int8_onnx_agrees_with_fp32_torch(tiny_model_dir):
@@ -102,3 +104,18 @@ def test_serving_path_never_imports_torch_or_transformers(tiny_model_dir):
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_pair_cache_answers_repeats_exactly_and_stays_bounded(tiny_model_dir):
+    cold = OnnxClassifier(tiny_model_dir, num_threads=2)
+    warm = OnnxClassifier(tiny_model_dir, num_threads=2, cache_size=4)
+    expected = cold.predict(UNITS, CONTEXTS)
+    first = warm.predict(UNITS, CONTEXTS)
+    assert warm.cache.hits == 0 and len(warm.cache) == 4  # six pairs read, the four most recent kept
+    again = warm.predict(UNITS[::-1], CONTEXTS[::-1])
+    assert warm.cache.hits == 4  # the last four pairs, in any order
+    for got in (first, again):
+        order = slice(None) if got is first else slice(None, None, -1)
+        np.testing.assert_array_equal(got[0][order], expected[0])  # bit-identical: each pair runs alone
+        np.testing.assert_array_equal(got[1][order], expected[1])
+    assert not any(UNITS[0] in repr(key) for key in warm.cache._rows)  # digests, never the text
