@@ -131,11 +131,13 @@ class OnnxClassifier(Classifier):
         return proba.astype(np.float32), vectors.astype(np.float32)
 
     def encode(self, units: list[str], contexts: list[str]) -> list:
-        """Token ids exactly as training read them (:func:`service.classifier.tokenize`): a model that
-        reads neighbours gets a pair even when there are none (``[CLS] unit [SEP] [SEP]``)."""
-        if self.context_words > 0:
-            return self.tokenizer.encode_batch(list(zip(units, contexts, strict=True)))
-        return self.tokenizer.encode_batch(units)
+        """Token ids of each (unit, context) pair; a unit with no neighbours is one segment.
+
+        Training's batched tokenizer call gives such a unit an empty second segment (``[CLS] unit [SEP]
+        [SEP]``). Serving it that way too was measured and left out: it changed no test or real-world
+        figure and flipped a hand-checked negative (``training/EXPERIMENTS.md``, session 7).
+        """
+        return self.tokenizer.encode_batch([(u, c) if c else u for u, c in zip(units, contexts, strict=True)])
 
     def _run(self, encoding) -> list[np.ndarray]:
         return self.session.run(None, feed(encoding))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from transformers import AutoTokenizer
 
-from service.classifier import METADATA_FILE, ModelNotFoundError, TorchClassifier, tokenize
+from service.classifier import MAX_LENGTH, METADATA_FILE, ModelNotFoundError, TorchClassifier
 from service.labels import LABELS
 from service.loader import load_classifier
 from service.onnx_backend import ChecksumError, OnnxClassifier, sha256
@@ -37,13 +37,10 @@ def test_export_is_fused_quantized_and_recorded(tiny_model_dir):
 def test_tokenizers_only_encoding_matches_the_training_tokenizer(tiny_model_dir):
     onnx = OnnxClassifier(tiny_model_dir)
     hf = AutoTokenizer.from_pretrained(tiny_model_dir)
-    expected = tokenize(hf, UNITS, CONTEXTS, onnx.context_words)  # the call training makes, batched
-    for k, got in enumerate(onnx.encode(UNITS, CONTEXTS)):
-        assert got.ids == expected["input_ids"][k]
-        assert got.type_ids == expected["token_type_ids"][k]
-    # A unit with no neighbours is still a pair for a model that reads them, whatever its batch holds.
-    alone = tokenize(hf, [UNITS[1]], [""], onnx.context_words)["input_ids"][0]
-    assert alone == expected["input_ids"][1] and alone[-2:] == [hf.sep_token_id, hf.sep_token_id]
+    for got, unit, context in zip(onnx.encode(UNITS, CONTEXTS), UNITS, CONTEXTS, strict=True):
+        expected = hf(unit, context or None, truncation="longest_first", max_length=MAX_LENGTH)
+        assert got.ids == expected["input_ids"]
+        assert got.type_ids == expected["token_type_ids"]
 
 
 def test_int8_onnx_agrees_with_fp32_torch(tiny_model_dir):
