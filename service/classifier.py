@@ -141,8 +141,8 @@ def tokenize(tokenizer, units: list[str], contexts: list[str], context_words: in
 
     A model that reads neighbours (``context_words > 0``) always gets a pair, so a unit with no
     neighbours reads ``[CLS] unit [SEP] [SEP]``, the same whatever else is in the batch; a model that
-    reads units alone gets ``[CLS] unit [SEP]``. :meth:`service.onnx_backend.OnnxClassifier.encode`
-    encodes exactly the same way.
+    reads units alone gets ``[CLS] unit [SEP]``. The ONNX backend serves a unit with no neighbours as
+    one segment (:meth:`service.onnx_backend.OnnxClassifier.encode` says why).
     """
     pair = [contexts] if context_words > 0 else []
     return tokenizer(units, *pair, truncation="longest_first", max_length=MAX_LENGTH, **kwargs)
