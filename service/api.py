@@ -81,6 +81,7 @@ def create_app(settings: Settings | None = None, rewriter: Rewriter | None = Non
 
         runtime.rewriter = rewriter or await asyncio.to_thread(load_rewriter, settings)
         model = runtime.rewriter.analyzer.classifier
+        metrics.watch_pair_cache(getattr(model, "cache", None))  # the ONNX backend's; torch has none
         if settings.micro_batching:
             runtime.batcher = MicroBatcher(
                 model, settings.batch_wait_ms, settings.batch_max_units, settings.queue_limit

@@ -7,6 +7,7 @@ import sys
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from service.labels import FLAG_LABELS
 
@@ -52,3 +53,26 @@ class Metrics:
         self.messages = Counter("heartfelt_messages_total", "Messages analyzed.", ["route"], registry=self.registry)
         for pattern in FLAG_LABELS:
             self.flags.labels(pattern=pattern)
+        self._pair_cache: _PairCacheCollector | None = None
+
+    def watch_pair_cache(self, cache: object | None) -> None:
+        """Export the ONNX backend's pair-cache counts (read at scrape time), once per app."""
+        if cache is not None and self._pair_cache is None:
+            self._pair_cache = _PairCacheCollector(cache)
+            self.registry.register(self._pair_cache)
+
+
+class _PairCacheCollector:
+    """Hit, miss and entry counts of a :class:`service.onnx_backend.PairCache`: numbers only."""
+
+    def __init__(self, cache: object) -> None:
+        self.cache = cache
+
+    def collect(self):
+        lookups = CounterMetricFamily(
+            "heartfelt_pair_cache_lookups", "Pair-cache look-ups, by result.", labels=["result"]
+        )
+        lookups.add_metric(["hit"], self.cache.hits)
+        lookups.add_metric(["miss"], self.cache.misses)
+        yield lookups
+        yield GaugeMetricFamily("heartfelt_pair_cache_entries", "Pairs held in the pair cache.", value=len(self.cache))

@@ -250,3 +250,18 @@ def test_rewrite_route(client):
         assert text[edit.start : edit.end] == edit.original
     assert "See you Sunday." in result.rewrite
     assert_error(client.post("/v1/rewrite", json={"text": ""}), 422, "invalid_text")
+
+
+def test_metrics_report_pair_cache_hits_when_a_draft_is_sent_again(tiny_model_dir):
+    from service.loader import load_rewriter
+
+    rewriter = load_rewriter(Settings(model_path=tiny_model_dir, pair_cache_size=64))
+    with make_client(rewriter, tiny_model_dir) as c:
+        first = c.post("/v1/analyze", json={"text": "I lied about Friday. You were ignoring me."}).json()
+        again = c.post("/v1/analyze", json={"text": "I lied about Friday. You were ignoring me."}).json()
+        body = c.get("/metrics").text
+    assert first == again  # answered from the cache, and the same answer
+    hit_line = 'heartfelt_pair_cache_lookups_total{result="hit"}'
+    hits = next(line for line in body.splitlines() if line.startswith(hit_line))
+    assert float(hits.split()[-1]) >= 2  # both units of the second request, at least
+    assert "heartfelt_pair_cache_entries" in body and "Friday" not in body
