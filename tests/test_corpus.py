@@ -133,8 +133,8 @@ def test_sentences_keep_their_split_when_the_pools_grow():
 def test_validator_rejects_public_writing_that_is_labelled_or_repeats_the_corpus(tmp_path):
     public = tmp_path / "public"
     public.mkdir()
-    corpus_sentence = load_corpus()[0]["units"][0]
-    text = load_corpus()[0]["text"][corpus_sentence["start"] : corpus_sentence["end"]]
+    first = load_corpus()[0]
+    text = first["text"][first["units"][0]["start"] : first["units"][0]["end"]]
     lines = [
         {"text": "Nobody in this thread asked, but fine.", "labels": ["minimize"], "situation": "none",
          "register": "terse", "genre": "forum_comment"},

@@ -113,12 +113,11 @@ def compare_backends(model_dir: Path, examples: list[dict], split: str = "test")
     """How often int8 ONNX and fp32 torch make the same decision, per label, and each one's quality."""
     from service.loader import load_classifier
 
-    decisions, report = {}, {"split": split}
-    for backend in ("torch", "onnx"):
-        classifier = load_classifier(model_dir, backend)
-        rows = split_rows(examples, split, classifier.context_words)
-        y_true = targets(rows)
-        report["units"] = len(rows)
+    classifiers = {backend: load_classifier(model_dir, backend) for backend in ("torch", "onnx")}
+    rows = split_rows(examples, split, classifiers["torch"].context_words)  # one model: one setting
+    y_true = targets(rows)
+    decisions, report = {}, {"split": split, "units": len(rows)}
+    for backend, classifier in classifiers.items():
         decisions[backend] = decide_rows(classifier, examples, rows, predict_rows(classifier, rows)[0])
         metrics = label_metrics(y_true, decisions[backend])
         report[backend] = {k: metrics[k] for k in ("macro_f1_flags", "macro_f1_strengths")}
