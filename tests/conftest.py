@@ -27,7 +27,9 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from training.train import TrainConfig, train
 
     out = tmp_path_factory.mktemp("tiny-model")
-    config = TrainConfig(output_dir=out, epochs=TINY_EPOCHS, max_train_units=TINY_TRAIN_UNITS)
+    # Dropout 0.1 (the base model's): on 1,200 units and two epochs the full recipe's dropout 0 left
+    # this model flagging plain logistics ("See you Sunday."), which the API and rewrite tests read.
+    config = TrainConfig(output_dir=out, epochs=TINY_EPOCHS, max_train_units=TINY_TRAIN_UNITS, dropout=0.1)
     config.write_card = config.measure_realworld = False
     train(config)
     export(out)

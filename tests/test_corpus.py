@@ -148,3 +148,12 @@ def test_validator_rejects_public_writing_that_is_labelled_or_repeats_the_corpus
     assert any(p.startswith("public/x.jsonl:2:") and "corpus sentence" in p for p in report.problems)
     assert not any(p.startswith("public/x.jsonl:3:") for p in report.problems)
     assert report.counts["public_texts"] == 3
+
+
+def test_label_noise_review_names_the_split_of_every_pool_unit():
+    """A reviewer must know whether a label fix touches train, validation or test."""
+    from training.label_noise import pool_units, unit_splits
+
+    splits = unit_splits()
+    assert set(splits.values()) == {"train", "validation", "test"}
+    assert [text for _, text, _ in pool_units() if normalise(text) not in splits] == []

@@ -1,11 +1,16 @@
 """Find likely label errors in the sentence pools with cross-validated predictions and cleanlab.
 
     python -m training.label_noise [--folds 5] [--top 150] > label_issues.tsv
+    python -m training.label_noise --model models/heartfelt-minilm > label_issues.tsv
 
 Each pool unit (a sentence, or each clause of a clause-annotated sentence) is embedded with the
 base encoder; a one-vs-rest logistic regression gives out-of-fold probabilities for every label;
 cleanlab's multi-label ``find_label_issues`` ranks the units whose given labels the cross-validated
 model disagrees with most. The list is for a person to review against the label guide.
+
+With ``--model``, the probabilities come from a built (fine-tuned) classifier instead, each unit read
+alone. They are out of sample for validation and test units only; on train units the model has seen
+the given labels, so a confident disagreement there is all the stronger a hint.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import sys
 import numpy as np
 
 from service.labels import LABELS
-from training.data.pools import dedupe, load_pools
+from training.data.pools import dedupe, load_pools, normalise
 
 
 def pool_units() -> list[tuple[str, str, tuple[str, ...]]]:
@@ -41,36 +46,54 @@ def out_of_fold_probabilities(x: np.ndarray, y: np.ndarray, folds: int, seed: in
     return proba
 
 
-def find_issues(folds: int = 5, top: int = 150) -> list[dict]:
+def model_probabilities(model: str, texts: list[str]) -> np.ndarray:
+    from service.loader import load_classifier
+
+    return load_classifier(model).predict_proba(texts, [""] * len(texts))
+
+
+def find_issues(folds: int = 5, top: int = 150, model: str | None = None) -> list[dict]:
     from cleanlab.multilabel_classification.filter import find_label_issues
 
-    from training.embeddings import embed
-
     units = pool_units()
-    x = embed([text for _, text, _ in units])
+    texts = [text for _, text, _ in units]
     y = np.array([[label in labels for label in LABELS] for _, _, labels in units], dtype=np.int64)
-    proba = out_of_fold_probabilities(x, y, folds)
+    if model:
+        proba = model_probabilities(model, texts)
+    else:
+        from training.embeddings import embed
+
+        proba = out_of_fold_probabilities(embed(texts), y, folds)
     given = [[LABELS.index(label) for label in labels] for _, _, labels in units]
     ranked = find_label_issues(given, proba, return_indices_ranked_by="self_confidence")
+    split_of = unit_splits()
     issues = []
     for i in ranked[:top]:
         origin, text, labels = units[i]
         suggested = [label for j, label in enumerate(LABELS) if proba[i, j] >= 0.5]
-        issues.append({"origin": origin, "text": text, "given": list(labels), "model": suggested})
+        split = split_of.get(normalise(text), "?")
+        issues.append({"origin": origin, "split": split, "text": text, "given": list(labels), "model": suggested})
     return issues
+
+
+def unit_splits() -> dict[str, str]:
+    """Normalised unit text -> its split in the built corpus (so a reviewer knows what a fix touches)."""
+    from training.dataset import load_corpus
+
+    return {normalise(ex["text"][u["start"] : u["end"]]): ex["split"] for ex in load_corpus() for u in ex["units"]}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--top", type=int, default=150)
+    parser.add_argument("--model", help="a built classifier's probabilities instead of the cross-validated probe")
     args = parser.parse_args(argv)
-    issues = find_issues(args.folds, args.top)
-    print("origin\tgiven\tmodel\ttext")
+    issues = find_issues(args.folds, args.top, args.model)
+    print("origin\tsplit\tgiven\tmodel\ttext")
     for issue in issues:
-        print(
-            f"{issue['origin']}\t{','.join(issue['given']) or '-'}\t{','.join(issue['model']) or '-'}\t{issue['text']}"
-        )
+        given, model = ",".join(issue["given"]) or "-", ",".join(issue["model"]) or "-"
+        print(f"{issue['origin']}\t{issue['split']}\t{given}\t{model}\t{issue['text']}")
     print(f"{len(issues)} units to review", file=sys.stderr)
     return 0
 

@@ -89,6 +89,8 @@ def card_text(report: dict) -> str:
         else ""
     )
     minutes = training["train_seconds"] / 60
+    rate = training["config"].get("dropout")  # absent in builds that predate the setting: the base model's
+    dropout = "the base model's dropout" if rate is None else f"encoder dropout {rate}"
     return f"""{_yaml(report)}
 # {report["model"]["name"]}
 
@@ -127,7 +129,7 @@ Reproduce: `python -m training.evaluate --model <this folder>`.
 - Data: the Heartfelt corpus (`training/data/`, train split: {training["train_units"]} units), hand-written by the team.
 - Recipe: {training["config"]["epochs"]} epochs, batch {training["config"]["batch_size"]}, AdamW with the encoder at
   {training["config"]["lr_encoder"]} and the mean-pooled linear head at {training["config"]["lr_head"]}, linear decay,
-  BCE with positives weighted {training["config"]["pos_weight"]}x, seed {training["config"]["seed"]}.
+  BCE with positives weighted {training["config"]["pos_weight"]}x, {dropout}, seed {training["config"]["seed"]}.
 - Training time: **{training["train_seconds"]:.0f} s ({minutes:.1f} min)** on {training["torch_threads"]} CPU threads.
 - Rebuild: `make model` (or `heartfelt train`).
 
