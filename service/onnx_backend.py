@@ -81,7 +81,7 @@ class OnnxClassifier(Classifier):
     (by up to 0.2 on the test split), and a rewrite checked in one batch could read differently when
     analyzed again in another. Alone, a unit always gets the same scores. Pairs run in parallel on
     ``num_threads`` single-threaded runs of one session, which on this 2-core machine is faster than
-    padded batches (``make bench``: 276 against 116 units/s) and leaves no core idle on short inputs.
+    padded batches (``make bench``: 528 against 265 units/s) and leaves no core idle on short inputs.
     """
 
     backend = "onnx"
