@@ -30,7 +30,7 @@ from training.dataset import CORPUS_PATH, load_corpus
 from training.export import optimize_and_quantize, trace_to_onnx
 
 # 0.97 rather than 0.98 took 0.5 to 1 point off the real-world false-flag rate for at most 0.001 test F1
-# over two seeds; 0.95 took 2 points but gated out the bare "Can we just move on already?" (a message
+# over two seeds; 0.95 took about 2 points but gated out the bare "Can we just move on already?" (a message
 # that short reads as little like conflict to the base encoder). training/EXPERIMENTS.md, session 8.
 DEFAULT_RECALL = 0.97
 # Inverse regularisation of the logistic layer: 4 let through fewer real comments than 1 or 16 at the
