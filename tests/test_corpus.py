@@ -152,8 +152,9 @@ def test_validator_rejects_public_writing_that_is_labelled_or_repeats_the_corpus
 
 def test_label_noise_review_names_the_split_of_every_pool_unit():
     """A reviewer must know whether a label fix touches train, validation or test."""
-    from training.label_noise import pool_units, unit_splits
+    from training.data.build import previous_splits
+    from training.label_noise import pool_units
 
-    splits = unit_splits()
+    splits = previous_splits(CORPUS_PATH)
     assert set(splits.values()) == {"train", "validation", "test"}
     assert [text for _, text, _ in pool_units() if normalise(text) not in splits] == []

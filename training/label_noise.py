@@ -21,6 +21,8 @@ import sys
 import numpy as np
 
 from service.labels import LABELS
+from training.data import CORPUS_PATH
+from training.data.build import previous_splits
 from training.data.pools import dedupe, load_pools, normalise
 
 
@@ -66,7 +68,7 @@ def find_issues(folds: int = 5, top: int = 150, model: str | None = None) -> lis
         proba = out_of_fold_probabilities(embed(texts), y, folds)
     given = [[LABELS.index(label) for label in labels] for _, _, labels in units]
     ranked = find_label_issues(given, proba, return_indices_ranked_by="self_confidence")
-    split_of = unit_splits()
+    split_of = previous_splits(CORPUS_PATH)  # so a reviewer knows whether a fix touches train, validation or test
     issues = []
     for i in ranked[:top]:
         origin, text, labels = units[i]
@@ -74,13 +76,6 @@ def find_issues(folds: int = 5, top: int = 150, model: str | None = None) -> lis
         split = split_of.get(normalise(text), "?")
         issues.append({"origin": origin, "split": split, "text": text, "given": list(labels), "model": suggested})
     return issues
-
-
-def unit_splits() -> dict[str, str]:
-    """Normalised unit text -> its split in the built corpus (so a reviewer knows what a fix touches)."""
-    from training.dataset import load_corpus
-
-    return {normalise(ex["text"][u["start"] : u["end"]]): ex["split"] for ex in load_corpus() for u in ex["units"]}
 
 
 def main(argv: list[str] | None = None) -> int:
