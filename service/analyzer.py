@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -13,7 +14,7 @@ from service.labels import FLAG_LABELS, FLAGS, LABEL2ID, LABELS, STRENGTHS, is_f
 from service.schemas import Analysis, Flag, ModelRef, StrengthSpan
 from service.scoring import message_score, summarize
 from service.segmenter import Unit, contexts, segment
-from service.topic_gate import gate_flags
+from service.topic_gate import gate_closed
 
 
 class Classifier(Protocol):
@@ -91,34 +92,55 @@ class Analyzer:
         self.max_length = max_length
         self.suggest = suggest
         self.model_ref = ModelRef(name=classifier.info.name, version=classifier.info.version)
+        # The topic gate reads whole messages with its own ONNX session. It runs here, beside the rewrite
+        # engine's verification pass, so a flagged message waits for the slower of the two, not for both
+        # (threads are started on first use; onnxruntime releases the GIL while it runs).
+        self._gate_pool = ThreadPoolExecutor(2, thread_name_prefix="heartfelt-gate")
 
     def analyze(self, text: str) -> Analysis:
         return self.analyze_many([text])[0]
 
     def analyze_many(self, texts: Sequence[str], *, suggestions: bool = True) -> list[Analysis]:
         """Analyze several messages with all their units in one batched classifier call."""
-        scored = self.score(texts)
+        scored, closing = self.score_pending(texts)
         analyses = [self._build(s) for s in scored]
         if suggestions and self.suggest is not None and any(a.flags for a in analyses):
+            # Suggestions for every unit the classifier flags, while the gate decides which messages
+            # keep their flags: the work spent on a message it turns away is the price of the overlap.
             self.suggest(texts, scored, analyses)
+        for k in close_flags(scored, closing.result()):
+            analyses[k] = self._build(scored[k])
         return analyses
 
     def score(self, texts: Sequence[str]) -> list[Scored]:
-        """Segment and classify several messages, all their units in one batched call."""
+        """Segment and classify several messages, all their units in one batched call, gate applied."""
+        scored, closing = self.score_pending(texts)
+        close_flags(scored, closing.result())
+        return scored
+
+    def score_pending(self, texts: Sequence[str]) -> tuple[list[Scored], Future[list[int]]]:
+        """:meth:`score` before the topic gate, and the gate's verdict still running: the indices of the
+        messages it turns away, for :func:`close_flags`. Clean messages never reach the gate."""
         segmented = [segment(check_text(t, self.max_length)) for t in texts]
         flat_units = [u.text for units in segmented for u in units]
         flat_ctx = [c for units in segmented for c in contexts(units, self.classifier.context_words)]
         proba, decided, vectors = classify(self.classifier, flat_units, flat_ctx)
         message_of_row = np.repeat(np.arange(len(texts)), [len(units) for units in segmented])
-        masked = [mask_placeholders(t) for t in texts]
-        gate_flags(getattr(self.classifier, "topic_gate", None), masked, message_of_row, decided, len(FLAG_LABELS))
         results, row = [], 0
         for units in segmented:
             n = len(units)
             vec = None if vectors is None else vectors[row : row + n]
             results.append(Scored(units, proba[row : row + n], decided[row : row + n], vec))
             row += n
-        return results
+        gate = getattr(self.classifier, "topic_gate", None)
+        closing: Future[list[int]] = Future()
+        if gate is None or not decided[:, : len(FLAG_LABELS)].any():
+            closing.set_result([])
+            return results, closing
+        masked = [mask_placeholders(t) for t in texts]
+        # A copy of the decisions: the caller may read or clear ``results`` while the gate runs.
+        args = (gate, masked, message_of_row, decided.copy(), len(FLAG_LABELS), proba)
+        return results, self._gate_pool.submit(gate_closed, *args)
 
     def _build(self, scored: Scored) -> Analysis:
         flags: list[Flag] = []
@@ -142,3 +164,10 @@ class Analyzer:
             summary=summarize(flags, strengths),
             model=self.model_ref,
         )
+
+
+def close_flags(scored: list[Scored], closed: list[int]) -> list[int]:
+    """Clear the flags of the messages the topic gate turned away (in place); returns ``closed``."""
+    for k in closed:
+        scored[k].decided[:, : len(FLAG_LABELS)] = False
+    return closed

@@ -69,6 +69,12 @@ class Info(BaseModel):
     topic_gate_threshold: float | None = Field(
         None, description="a flag also needs its whole message to score at least this on the topic gate (null: no gate)"
     )
+    topic_gate_confidence_weight: float | None = Field(
+        None,
+        description="weight of the classifier's confidence in the gate's rule: a message passes when "
+        "logit(gate score) + weight * logit(strongest flag probability, clipped to [0.5, 0.999]) reaches "
+        "logit(topic_gate_threshold); 0 means the gate score alone (null: no gate)",
+    )
     max_text_length: int
     max_batch_items: int
     max_body_bytes: int

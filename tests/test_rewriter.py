@@ -315,12 +315,10 @@ def test_no_suggestion_shown_is_ever_flagged(engine):
     assert all(len(flag.suggestions) <= 3 for flag in flags)
     # Every verified candidate can be rejected by a small model that flags too much; most flags keep one.
     assert sum(len(flag.suggestions) >= 1 for flag in flags) >= 0.8 * len(flags)
-    # Single-sentence drafts: a suggestion read alone is read exactly as it was verified.
-    single = [s.text for a, d in zip(analyses, DRAFTS, strict=True) if len(a.flags) and "." not in d[:-1]
-              for f in a.flags for s in f.suggestions if s.text]  # fmt: skip
-    for analysis in engine.analyzer.analyze_many(single, suggestions=False):
-        assert not analysis.flags
+    # A suggestion is verified as it is shown, on its own, so analyzed on its own it carries no flag.
     assert shown
+    for analysis in engine.analyzer.analyze_many([s.text for s in shown if s.text], suggestions=False):
+        assert not analysis.flags
 
 
 def test_whole_rewrites_keep_offsets_and_carry_fewer_flags(engine):
@@ -336,11 +334,13 @@ def test_whole_rewrites_keep_offsets_and_carry_fewer_flags(engine):
 def test_specifics_survive_through_the_model(engine):
     text = "I'm sorry I lied about Friday, but you were ignoring me"
     result = engine.rewrite(text)
-    shown = [s.text for f in engine.analyzer.analyze(text).flags for s in f.suggestions]
-    # Whatever the model flags, the act stays when any verified wording keeps it.
+    # Whatever the model flags, the act stays when a suggested wording keeps it and still reads as
+    # clean once put in its place (suggestions are verified on their own; the rewrite, in place).
+    placed = [text[: f.start] + s.text + text[f.end :] for f in engine.analyzer.analyze(text).flags
+              for s in f.suggestions if "lied about Friday" in s.text]  # fmt: skip
     act = text.index("lied about Friday")
     touched = any(e.start <= act < e.end for e in result.edits)
-    if not touched or any("lied about Friday" in s for s in shown):
+    if not touched or any(not a.flags for a in engine.analyzer.analyze_many(placed, suggestions=False)):
         assert "lied about Friday" in result.rewrite
 
 

@@ -10,7 +10,8 @@ from service.analyzer import Analyzer
 from service.classifier import METADATA_FILE, ModelNotFoundError
 from service.loader import load_classifier
 from service.onnx_backend import ChecksumError, sha256
-from service.topic_gate import GATE_FILE, TopicGate, gate_flags
+from service.topic_gate import GATE_FILE, TopicGate, gate_flags, strongest_flags
+from training.topic_gate import CONFIDENCE_WEIGHT
 
 APOLOGY = "I'm sorry I lied to you about the money. You didn't deserve that, and I'll pay it back on Friday."
 EVERYDAY = "The bus was late again this morning, so I grabbed a coffee and read about the transfer window."
@@ -28,13 +29,18 @@ def test_the_build_records_the_gate_with_its_checksum_and_threshold(tiny_model_d
     assert len(record["weights"]) == 384
     assert 0.0 < record["threshold"] < 1.0
     assert record["fusions"]["Attention"] == 6  # the base encoder was fused before int8, like the classifier
+    # The threshold weighs the classifier's confidence, set over the validation messages it flags.
+    assert record["confidence_weight"] == CONFIDENCE_WEIGHT > 0
+    assert record["validation_messages"] > 0
 
 
 def test_an_apology_reads_as_conflict_and_everyday_text_does_not(tiny_model_dir, record):
     gate = TopicGate(tiny_model_dir, record)
     apology, everyday = gate.scores([APOLOGY, EVERYDAY])
     assert apology > everyday
-    assert gate.allows([APOLOGY]).all()
+    assert gate.allows([APOLOGY], np.array([0.99])).all()
+    with pytest.raises(ValueError, match="confidence"):
+        gate.allows([APOLOGY])  # a confidence-weighted gate cannot judge without the classifier's side
     vectors = gate.embed([APOLOGY, EVERYDAY, APOLOGY])
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     np.testing.assert_array_equal(vectors[0], vectors[2])  # one message per run: nothing shifts its scores
@@ -54,10 +60,11 @@ def test_a_closed_gate_removes_flags_and_keeps_strengths(tiny_model_dir, monkeyp
 
 class _Recorder:
     def __init__(self, allowed: set[str]) -> None:
-        self.allowed, self.asked = allowed, []
+        self.allowed, self.asked, self.confidence = allowed, [], []
 
-    def allows(self, texts):
+    def allows(self, texts, confidence=None):
         self.asked.append(list(texts))
+        self.confidence.append(confidence)
         return np.array([t in self.allowed for t in texts])
 
 
@@ -92,3 +99,30 @@ def test_the_gate_also_learns_from_public_writing(record):
 
     # The tiny build samples half as many public lines as train messages (conftest: 1,200 units).
     assert record["public_texts"] == min(len(public_texts()), record["train_messages"] // 2) > 0
+
+
+def test_a_sure_flag_needs_less_topical_evidence_than_a_borderline_one(tiny_model_dir, record):
+    gate = TopicGate(tiny_model_dir, {**record, "threshold": 0.4, "confidence_weight": 0.5})
+    scores = np.array([0.3, 0.3, 0.45])
+    # log-odds: -0.85 + 0.5 * 6.9 passes -0.41; -0.85 + 0.5 * 0 does not; -0.2 + 0 does.
+    assert gate.passes(scores, np.array([0.999, 0.5, 0.5])).tolist() == [True, False, True]
+    assert gate.passes(scores, np.array([1.0, 0.2, 0.2])).tolist() == [True, False, True]  # clipped to [0.5, 0.999]
+    plain = TopicGate(tiny_model_dir, {**record, "threshold": 0.4, "confidence_weight": 0.0})
+    assert plain.passes(scores, np.array([0.999, 0.5, 0.5])).tolist() == [False, False, True]
+    assert plain.allows([APOLOGY]).tolist() == (plain.scores([APOLOGY]) >= 0.4).tolist()
+
+
+def test_the_gate_is_told_the_strongest_decided_flag_of_each_message():
+    proba = np.full((4, 10), 0.1, dtype=np.float32)
+    decided = np.zeros((4, 10), dtype=bool)
+    proba[0, 2], decided[0, 2] = 0.7, True
+    proba[1, 4], decided[1, 4] = 0.9, True  # same message as row 0: its strongest flag is 0.9
+    proba[2, 3] = 0.95  # over nothing: not decided, so it does not count
+    proba[3, 8], decided[3, 8] = 0.99, True  # a strength, not a flag
+    proba[3, 1], decided[3, 1] = 0.6, True
+    rows = np.array([0, 0, 1, 2])
+    np.testing.assert_allclose(strongest_flags(proba, decided, rows, 3, 6), [0.9, 0.0, 0.6], rtol=1e-6)
+    gate = _Recorder(allowed={"a", "c"})
+    gate_flags(gate, ["a", "b", "c"], rows, decided, n_flags=6, proba=proba)
+    assert gate.asked == [["a", "c"]]
+    np.testing.assert_allclose(gate.confidence[0], [0.9, 0.6], rtol=1e-6)

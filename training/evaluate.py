@@ -68,7 +68,8 @@ def decide_rows(classifier, examples: list[dict], rows: list[UnitRow], proba: np
     index = {eid: k for k, eid in enumerate(ids)}
     message_of_row = np.array([index[r.example_id] for r in rows], dtype=np.int64)
     texts = [mask_placeholders(text_of[eid]) for eid in ids]
-    return gate_flags(getattr(classifier, "topic_gate", None), texts, message_of_row, decided, len(FLAG_LABELS))
+    gate = getattr(classifier, "topic_gate", None)
+    return gate_flags(gate, texts, message_of_row, decided, len(FLAG_LABELS), proba)
 
 
 def evaluate_split(classifier, examples: list[dict], split: str = "test", proba: np.ndarray | None = None) -> dict:

@@ -3,8 +3,9 @@
 python -m training.evaluate_rewrites [--model models/heartfelt-minilm] [--split test] [--readme]
 
 Prints JSON: the share of rewrites of flagged messages that carry no flag when analyzed again, the
-share of content words (4+ letters) of unflagged sentences that survive, and how many rewrites are
-identical to a flagged input. ``--readme`` rewrites the before/after table in README.md between
+share of content words (4+ letters) of unflagged sentences that survive, how many rewrites are
+identical to a flagged input, and the share of shown suggestions read as flagged once put in place
+of their flag. ``--readme`` rewrites the before/after table in README.md between
 the rewrite-examples markers, from 12 varied test-split messages run through the engine.
 """
 
@@ -54,6 +55,7 @@ def measure(rewriter: Rewriter, texts: list[str]) -> dict:
     clean = [k for k in flagged if not results[k].analysis.flags]
     originals = rewriter.analyzer.analyze_many([texts[k] for k in flagged])
     flags = [f for a in originals for f in a.flags]
+    placed = suggestions_flagged_in_place(rewriter, [texts[k] for k in flagged], originals)
     return {
         "messages": len(texts),
         "flagged_messages": len(flagged),
@@ -62,6 +64,8 @@ def measure(rewriter: Rewriter, texts: list[str]) -> dict:
         "rewrites_identical_to_flagged_input": sum(results[k].rewrite == texts[k] for k in flagged),
         "unflagged_messages_with_edits": sum(bool(r.edits) for k, r in enumerate(results) if k not in set(flagged)),
         "flags_with_suggestions": round(sum(bool(f.suggestions) for f in flags) / max(len(flags), 1), 4),
+        "suggestions_shown": placed[1],
+        "suggestions_flagged_in_place": round(placed[0] / max(placed[1], 1), 4),
         "rewrites_with_placeholders": round(
             sum(bool(results[k].placeholders) for k in flagged) / max(len(flagged), 1), 4
         ),
@@ -69,6 +73,22 @@ def measure(rewriter: Rewriter, texts: list[str]) -> dict:
         "mean_score_after": round(sum(results[k].analysis.score for k in flagged) / max(len(flagged), 1), 1),
         "seconds": round(time.perf_counter() - started, 1),
     }
+
+
+def suggestions_flagged_in_place(rewriter: Rewriter, texts: list[str], analyses: list) -> tuple[int, int]:
+    """How many shown suggestions, put in place of their flag, are read as flagged there, out of how many.
+
+    Suggestions are verified on their own (``Rewriter._verify``); this measures what that misses.
+    """
+    placed = [(t[: f.start] + s.text + t[f.end :], f.start, f.start + len(s.text))
+              for t, a in zip(texts, analyses, strict=True) for f in a.flags for s in f.suggestions]  # fmt: skip
+    flagged = 0
+    for i in range(0, len(placed), BATCH):
+        chunk = placed[i : i + BATCH]
+        for (_, start, end), a in zip(chunk, rewriter.analyzer.analyze_many([c[0] for c in chunk], suggestions=False),
+                                      strict=True):  # fmt: skip
+            flagged += any(f.start < end and f.end > start for f in a.flags)
+    return flagged, len(placed)
 
 
 def pick_examples(examples: list[dict], model_flags: set[str]) -> list[dict]:

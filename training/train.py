@@ -104,7 +104,7 @@ def train(config: TrainConfig) -> dict:
     from service.modeling import HeartfeltClassifier
     from training.embeddings import base_model_path
     from training.evaluate import REALWORLD_PATH, evaluate_split, predict_rows, read_realworld, realworld_flags
-    from training.topic_gate import fit_topic_gate
+    from training.topic_gate import fit_topic_gate, flag_confidence
 
     set_seed(config.seed)
     base = config.base_model or str(base_model_path())
@@ -187,7 +187,10 @@ def train(config: TrainConfig) -> dict:
     val_rows = split_rows(examples, "validation", config.context_words)
     val_proba, _ = predict_rows(classifier, val_rows)
     thresholds = tune_thresholds(targets(val_rows), val_proba, config.threshold_floor, config.threshold_beta)
-    gate = fit_topic_gate(out, examples, base, config.gate_recall, config.seed, config.max_train_units)
+    confidence = flag_confidence(val_rows, val_proba, thresholds)
+    gate = fit_topic_gate(
+        out, examples, base, config.gate_recall, config.seed, config.max_train_units, confidence=confidence
+    )
     training_info = {
         "base_model": base if config.base_model else "sentence-transformers/all-MiniLM-L6-v2",
         "train_units": len(train_rows),
