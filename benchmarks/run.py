@@ -341,9 +341,11 @@ def markdown(report: dict) -> str:
     bd = report["model"]["analysis_breakdown"]
     lines += [
         "",
-        f"**Where the time goes** (in process, flagged message): analysis p50 {bd['p50_ms']:.1f} ms, of which "
-        f"{bd['model_share']:.0%} in the classifier's passes, over {bd['pairs_per_analysis']:.0f} (unit, context) "
-        f"pairs per analysis, and {bd.get('gate_share', 0.0):.0%} in the topic gate's pass over the whole message.",
+        f"**Where the time goes** (in process, flagged message): analysis p50 {bd['p50_ms']:.1f} ms. The "
+        f"classifier's calls ran for {bd['model_share']:.0%} of it, over {bd['pairs_per_analysis']:.0f} (unit, "
+        f"context) pairs per analysis (its units, then the suggestions' candidates), and the topic gate's pass "
+        f"over the whole message for {bd.get('gate_share', 0.0):.0%}; the gate runs beside the candidates, so the "
+        "two overlap.",
     ]
     ty = report["model"]["typing"]
     off, on = ty["pair cache off"], ty["pair cache on"]

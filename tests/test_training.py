@@ -1,6 +1,7 @@
 """Train a small real model and check it round-trips and has learned the obvious cases."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ from transformers import AutoConfig
 
 from service.classifier import METADATA_FILE, ModelNotFoundError, TorchClassifier
 from service.labels import FLAG_LABELS, ID2LABEL, LABELS
-from training.train import THRESHOLD_GRID, tune_thresholds
+from training.train import THRESHOLD_GRID, model_version, tune_thresholds
 
 
 def test_saved_model_declares_multi_label_problem_and_label_maps(tiny_model_dir):
@@ -25,6 +26,15 @@ def test_thresholds_are_saved_per_label_and_used_for_decisions(tiny_model_dir):
     proba = np.array([list(classifier.threshold_vector)])
     assert classifier.decide(proba).all()  # exactly at the threshold counts
     assert not classifier.decide(proba - 1e-3).any()
+
+
+def test_the_version_names_the_weights_and_the_decision_rule(tiny_model_dir):
+    meta = json.loads((tiny_model_dir / METADATA_FILE).read_text())
+    assert re.fullmatch(r"\d+\.\d+\.\d+\+[0-9a-f]{10}\.[0-9a-f]{6}", meta["version"])
+    assert model_version(tiny_model_dir, meta) == meta["version"]
+    refit = {**meta, "topic_gate": {**meta["topic_gate"], "threshold": meta["topic_gate"]["threshold"] / 2}}
+    other = model_version(tiny_model_dir, refit)
+    assert other != meta["version"] and other.split(".")[:3] == meta["version"].split(".")[:3]  # same weights
 
 
 def test_round_trip_gives_identical_probabilities(tiny_model_dir):

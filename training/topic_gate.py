@@ -186,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     meta["topic_gate"] = fit_topic_gate(
         args.model, examples, recall=args.recall, confidence=confidence, confidence_weight=args.confidence_weight
     )
+    from training.train import model_version  # not at the top: train imports this module
+
+    meta["version"] = model_version(args.model, meta)
     (args.model / METADATA_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     print(json.dumps({k: v for k, v in meta["topic_gate"].items() if k != "weights"}, indent=2))
     return 0

@@ -10,6 +10,7 @@ encoder and positives are up-weighted in the BCE loss.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import tempfile
 import time
@@ -83,10 +84,19 @@ def _tokenize(tokenizer, rows: list[UnitRow], context_words: int) -> list[dict]:
 
 
 def _write_metadata(out: Path, thresholds: dict[str, float], extra: dict) -> dict:
-    digest = sha256(out / "model.safetensors")
-    meta = {"name": MODEL_NAME, "version": f"{__version__}+{digest[:10]}", "thresholds": thresholds, **extra}
+    meta = {"name": MODEL_NAME, "version": "", "thresholds": thresholds, **extra}
+    meta["version"] = model_version(out, meta)
     (out / METADATA_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return meta
+
+
+def model_version(out: Path, meta: dict) -> str:
+    """``<package>+<weights>.<decision rule>``: the weights' digest, then a digest of what decides a flag
+    (thresholds, context, the topic gate), so refitting the gate or the thresholds changes the version
+    every response reports, while the first part still names the weights."""
+    rule = {key: meta.get(key) for key in ("thresholds", "context_words", "topic_gate")}
+    rule_digest = hashlib.sha256(json.dumps(rule, sort_keys=True).encode()).hexdigest()
+    return f"{__version__}+{sha256(out / 'model.safetensors')[:10]}.{rule_digest[:6]}"
 
 
 def train(config: TrainConfig) -> dict:
