@@ -7,13 +7,12 @@ classifier's own embeddings to the ten labels, so a sports argument or a forum r
 pattern's tone looks like conflict there; the base encoder, trained on a billion sentence pairs from
 the web, still tells what a message is about. Measured in ``training/EXPERIMENTS.md`` (topic gate).
 
-The gate runs only for messages that already carry a flag, so clean text pays nothing for it. It
-also weighs how sure the classifier is of the message's strongest flag: a message passes when
-``logit(gate score) + w * logit(clip(p_max))`` reaches ``logit(threshold)``, so a flag the classifier is
-certain of needs less topical evidence than a borderline one (``w`` is ``confidence_weight`` in the
-record; 0, or a record without it, is the plain ``score >= threshold``). Measured in
-``training/EXPERIMENTS.md`` (session 9). Imports onnxruntime, tokenizers and numpy only, like the
-ONNX backend.
+The gate runs only for messages that already carry a flag, so clean text pays nothing for it. A
+record with a ``confidence_weight`` w also weighs how sure the classifier is of the message's
+strongest flag: the message passes when ``logit(gate score) + w * logit(clip(p_max))`` reaches
+``logit(threshold)``. Builds leave it out (the plain ``score >= threshold``): it helped one training
+seed and hurt another (``training/EXPERIMENTS.md``, session 9). Imports onnxruntime, tokenizers and
+numpy only, like the ONNX backend.
 """
 
 from __future__ import annotations
