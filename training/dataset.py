@@ -48,3 +48,10 @@ def split_rows(examples: list[dict], split: str, context_words: int = CONTEXT_WO
 
 def targets(rows: list[UnitRow]) -> np.ndarray:
     return np.stack([r.target() for r in rows]) if rows else np.zeros((0, len(LABELS)), dtype=np.float32)
+
+
+def message_index(rows: list[UnitRow]) -> tuple[list[str], np.ndarray]:
+    """The rows' example ids, sorted, and each row's position in that list (its message)."""
+    ids = sorted({r.example_id for r in rows})
+    index = {eid: k for k, eid in enumerate(ids)}
+    return ids, np.array([index[r.example_id] for r in rows], dtype=np.int64)

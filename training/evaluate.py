@@ -21,7 +21,7 @@ from service.analyzer import Analyzer, mask_placeholders
 from service.labels import FLAG_LABELS, LABELS, STRENGTH_LABELS
 from service.topic_gate import gate_flags
 from training.data import CORPUS_PATH
-from training.dataset import UnitRow, load_corpus, split_rows, targets
+from training.dataset import UnitRow, load_corpus, message_index, split_rows, targets
 
 REALWORLD_PATH = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "realworld_clean_dev.tsv"
 
@@ -64,9 +64,7 @@ def decide_rows(classifier, examples: list[dict], rows: list[UnitRow], proba: np
     row's whole message (as :meth:`service.analyzer.Analyzer.score` applies it)."""
     decided = classifier.decide(proba)
     text_of = {ex["id"]: ex["text"] for ex in examples}
-    ids = sorted({r.example_id for r in rows})
-    index = {eid: k for k, eid in enumerate(ids)}
-    message_of_row = np.array([index[r.example_id] for r in rows], dtype=np.int64)
+    ids, message_of_row = message_index(rows)
     texts = [mask_placeholders(text_of[eid]) for eid in ids]
     gate = getattr(classifier, "topic_gate", None)
     return gate_flags(gate, texts, message_of_row, decided, len(FLAG_LABELS), proba)

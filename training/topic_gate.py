@@ -1,6 +1,6 @@
 """Build the topic gate (``service.topic_gate``): export the base encoder, fit its logistic layer.
 
-    python -m training.topic_gate [--model models/heartfelt-minilm] [--recall 0.97] [--confidence-weight 0.5]
+    python -m training.topic_gate [--model models/heartfelt-minilm] [--recall 0.97] [--confidence-weight 0]
 
 ``heartfelt train`` runs this for every model it builds. The base encoder (all-MiniLM-L6-v2 as
 released, mean-pooled) is exported to int8 ONNX beside the classifier. The logistic regression is
@@ -8,10 +8,10 @@ fitted on the train split's whole messages, messages from a conflict situation a
 (``situation: none``), plus the public writing in ``training/data/public/`` as more everyday text:
 retorts, snark and advice written to strangers, which sound like conflict but are not addressed to
 anyone the writer hurt. Its threshold lets ``recall`` of the validation messages with a gold flag
-through, so the gate costs the classifier little recall on the corpus. Given the classifier's
-validation probabilities, the threshold is set on the gate's score combined with the classifier's
-confidence in each message's strongest flag (``service.topic_gate``), over the validation messages
-that carry a gold flag and that the classifier flags.
+through, so the gate costs the classifier little recall on the corpus. With ``--confidence-weight``
+above 0 (off by default, see ``CONFIDENCE_WEIGHT``), the threshold is set instead on the gate's score
+combined with the classifier's confidence in each message's strongest flag (``service.topic_gate``),
+over the validation messages that carry a gold flag and that the classifier flags.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from service.onnx_backend import sha256
 from service.topic_gate import GATE_FILE, TopicGate, combined, strongest_flags
 from training.data import PUBLIC_DIR
 from training.data.pools import load_pools
-from training.dataset import CORPUS_PATH, UnitRow, load_corpus
+from training.dataset import CORPUS_PATH, UnitRow, load_corpus, message_index
 from training.export import optimize_and_quantize, trace_to_onnx
 
 # 0.97 rather than 0.98 took 0.5 to 1 point off the real-world false-flag rate for at most 0.001 test F1
@@ -87,9 +87,7 @@ def flag_confidence(rows: list[UnitRow], proba: np.ndarray, thresholds: dict[str
     from service.labels import LABELS
 
     decided = proba >= np.array([thresholds[label] for label in LABELS], dtype=np.float32)
-    ids = sorted({r.example_id for r in rows})
-    index = {eid: k for k, eid in enumerate(ids)}
-    message_of_row = np.array([index[r.example_id] for r in rows], dtype=np.int64)
+    ids, message_of_row = message_index(rows)
     strongest = strongest_flags(proba, decided, message_of_row, len(ids), len(FLAG_LABELS))
     return {eid: float(p) for eid, p in zip(ids, strongest, strict=True) if p > 0}
 

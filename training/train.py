@@ -27,7 +27,7 @@ from service.segmenter import CONTEXT_WORDS
 from service.settings import DEFAULT_MODEL_DIR
 from training.data import CORPUS_PATH
 from training.dataset import UnitRow, load_corpus, split_rows, targets
-from training.topic_gate import DEFAULT_RECALL
+from training.topic_gate import CONFIDENCE_WEIGHT, DEFAULT_RECALL
 
 MODEL_NAME = "heartfelt-minilm"
 THRESHOLD_GRID = np.round(np.arange(0.10, 0.951, 0.01), 2)
@@ -197,7 +197,7 @@ def train(config: TrainConfig) -> dict:
     val_rows = split_rows(examples, "validation", config.context_words)
     val_proba, _ = predict_rows(classifier, val_rows)
     thresholds = tune_thresholds(targets(val_rows), val_proba, config.threshold_floor, config.threshold_beta)
-    confidence = flag_confidence(val_rows, val_proba, thresholds)
+    confidence = flag_confidence(val_rows, val_proba, thresholds) if CONFIDENCE_WEIGHT else None
     gate = fit_topic_gate(
         out, examples, base, config.gate_recall, config.seed, config.max_train_units, confidence=confidence
     )
