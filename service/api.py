@@ -2,9 +2,7 @@
 
 import asyncio
 import time
-import traceback
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, nullcontext
 from typing import Annotated, Any
 
@@ -16,7 +14,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_fastapi_instrumentator import Instrumentator
 from slowapi.errors import RateLimitExceeded
-from slowapi.middleware import SlowAPIMiddleware
+from slowapi.middleware import SlowAPIASGIMiddleware
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service import __version__
@@ -32,7 +30,7 @@ from service.api_schemas import (
 )
 from service.batcher import MicroBatcher, Overloaded
 from service.labels import LABELS
-from service.middleware import BodyLimitMiddleware
+from service.middleware import BodyLimitMiddleware, RequestContextMiddleware, log_unhandled
 from service.observability import Metrics
 from service.rewriter import Rewriter
 from service.schemas import Analysis, RewriteResult
@@ -146,7 +144,7 @@ def create_app(settings: Settings | None = None, rewriter: Rewriter | None = Non
         return error_response(422, "invalid_text", str(exc))
 
     @app.exception_handler(RateLimitExceeded)
-    def rate_limited(_: Request, exc: RateLimitExceeded) -> JSONResponse:  # sync: SlowAPIMiddleware only calls sync
+    def rate_limited(_: Request, exc: RateLimitExceeded) -> JSONResponse:
         return error_response(429, "rate_limited", f"rate limit exceeded ({exc.detail}); retry later")
 
     @app.exception_handler(Overloaded)
@@ -155,39 +153,16 @@ def create_app(settings: Settings | None = None, rewriter: Rewriter | None = Non
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
-        # The type and the failing line only: an exception's message or traceback may quote the text.
-        frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
-        log.error("unhandled_error", error_type=type(exc).__name__,
-                  where=f"{frame.filename}:{frame.lineno}" if frame else None)  # fmt: skip
+        # Raised outside RequestContextMiddleware (which answers the app's own errors).
+        log_unhandled(exc)
         return error_response(500, "internal_error", "the server failed to handle this request")
 
     # ---- middleware (the last added runs first) ----
-    @app.middleware("http")
-    async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        request_id = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
-        started = time.perf_counter()
-        content_type = request.headers.get("content-type", "")
-        if request.method == "POST" and content_type.split(";")[0].strip().lower() != "application/json":
-            response: Response = error_response(415, "unsupported_media_type", "send the body as application/json")
-        else:
-            try:
-                response = await call_next(request)
-            except Exception as exc:  # answered here, so no traceback reaches the server's log either
-                response = await unexpected(request, exc)
-        response.headers["Cache-Control"] = "no-store"
-        response.headers["X-Request-ID"] = request_id
-        # The route template, never the raw path (a client can put anything in a path).
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        log.info("request", route=route, method=request.method, status=response.status_code,
-                 latency_ms=round((time.perf_counter() - started) * 1000, 2),
-                 text_chars=getattr(request.state, "text_chars", None))  # fmt: skip
-        return response
-
+    app.add_middleware(RequestContextMiddleware, error=error_response)
     # HTTP request metrics by route template (never paths with data, never bodies), in the app's registry.
     Instrumentator(registry=metrics.registry, excluded_handlers=["/metrics"]).instrument(app)
-    app.add_middleware(SlowAPIMiddleware)
+    if limiter.enabled:  # off by default: no per-request cost then
+        app.add_middleware(SlowAPIASGIMiddleware)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

@@ -49,7 +49,7 @@ class Draft:
     strategy: str
     aim: str  # the strength it means to carry
     pattern: str  # the flag it answers
-    library: bool = False  # a phrasebook sentence (the team's text), not the writer's sentence transformed
+    library: bool = False  # the team's text (a phrasebook or stock sentence), not the writer's sentence transformed
 
 
 # Where a sentence breaks into clauses: punctuation, and the conjunctions that carry reasons or blame.
@@ -302,9 +302,9 @@ def validate_feeling(text: str, pattern: str) -> list[Draft]:
     m = _FEELING.search(text)
     if not m:
         return []
-    feeling = m.group(1).lower()
-    return [Draft(f"You have every right to be {feeling}.", pb.VALIDATE, "validation", pattern),
-            Draft(f"It makes sense that you're {feeling}.", pb.VALIDATE, "validation", pattern)]  # fmt: skip
+    feeling = m.group(1).lower()  # one of the team's _FEELINGS: the sentence holds none of the writer's words
+    return [Draft(f"You have every right to be {feeling}.", pb.VALIDATE, "validation", pattern, True),
+            Draft(f"It makes sense that you're {feeling}.", pb.VALIDATE, "validation", pattern, True)]  # fmt: skip
 
 
 # Phrases that stand where the act should be named ("sorry for everything", "how I behaved").
@@ -344,9 +344,17 @@ def name_it(text: str, pattern: str) -> list[Draft]:
 
 
 def swaps(text: str, pattern: str) -> list[Draft]:
-    """Stock phrases with a stock fix ("you're overreacting" -> "Your reaction makes sense")."""
-    return [Draft(f"{s.replacement}.", s.strategy, s.aim, pattern)
+    """Stock phrases with a stock fix ("you're overreacting" -> "Your reaction makes sense"): the team's text."""
+    return [Draft(f"{s.replacement}.", s.strategy, s.aim, pattern, True)
             for s in pb.SWAPS if s.pattern == pattern and s.trigger.search(text)]  # fmt: skip
+
+
+def team_sentences() -> set[str]:
+    """Every sentence the rewriter can offer that holds none of the writer's words, before register
+    fitting: the phrasebook, the stock swaps and the named-feeling validations. Only these are cached
+    by text (:meth:`Rewriter._verify`)."""
+    feelings = {d.text for f in _FEELINGS for d in validate_feeling(f"you're {f}", "")}
+    return {p.text for p in pb.PHRASES} | {f"{s.replacement}." for s in pb.SWAPS} | feelings
 
 
 _TRANSFORMS = {
@@ -424,7 +432,7 @@ class Option:
     ok: bool = True  # verified: no flag anywhere in it
     rank: float = 0.0
     rows: list[int] = field(default_factory=list)  # rows of the verification batch
-    library: bool = False  # a phrasebook sentence: verified on its own, once per process (see Rewriter._verify)
+    library: bool = False  # the team's text: verified on its own, once per process (see Rewriter._verify)
 
 
 def _continues(text: str, units: list[Unit], i: int) -> bool:
@@ -518,7 +526,8 @@ class Rewriter:
         if vectors is None:
             raise TypeError("the rewriter needs a classifier whose predict() returns embeddings")
         self._phrase_vectors = vectors
-        # Phrasebook suggestions as the register fitting shaped them, read once: display -> model outputs.
+        # The team's sentences (phrasebook, stock swaps, named feelings) as the register fitting shaped
+        # them, read once: display -> model outputs. A finite set, and none of it the writer's words.
         self._library: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._phrase_clean = [not decided[k, :_N_FLAGS].any() for k in range(len(pb.PHRASES))]
         self._phrase_ok = [  # offered as an addition only when it reads as the strength it is meant to add
@@ -646,7 +655,7 @@ class Rewriter:
             for opts in plan.options.values():
                 for opt in opts:
                     if opt.library and (opt.display in self._library or opt.display in library_rows):
-                        continue  # read once per process: the phrasebook is the team's text, never the writer's
+                        continue  # read once per process: the team's text, never the writer's
                     pieces = _segments(opt.display)
                     if not pieces:
                         continue

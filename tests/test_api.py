@@ -96,6 +96,28 @@ def test_non_json_is_415(client):
     assert_error(client.post("/v1/analyze", content=b"{}"), 415, "unsupported_media_type")
 
 
+def test_request_id_is_echoed_or_made(client):
+    given = client.get("/livez", headers={"x-request-id": "abc-123"})
+    assert given.headers["x-request-id"] == "abc-123"
+    made = {client.get("/livez").headers["x-request-id"] for _ in range(3)}
+    assert len(made) == 3 and all(len(r) == 32 for r in made)
+
+
+def test_an_unexpected_failure_is_500_in_one_shape_and_quotes_nothing(client, tiny_rewriter, monkeypatch, capsys):
+    marker = "private-marker-500"
+
+    def fail(text: str):
+        raise RuntimeError(f"broke on {text}")  # a message that quotes the text, as a library's might
+
+    monkeypatch.setattr(tiny_rewriter.analyzer, "analyze", fail)
+    r = client.post("/v1/analyze", json={"text": f"I lied about {marker}."}, headers={"x-request-id": "r-500"})
+    assert_error(r, 500, "internal_error")
+    assert r.headers["x-request-id"] == "r-500" and marker not in r.text
+    assert marker not in "".join(capsys.readouterr())
+    monkeypatch.undo()
+    assert client.post("/v1/analyze", json={"text": "I lied about Friday."}).status_code == 200
+
+
 def test_malformed_json_and_unicode(client):
     assert_error(
         client.post("/v1/analyze", content=b'{"text": ', headers={"content-type": "application/json"}),

@@ -29,6 +29,7 @@ from service.rewriter import (
     split_clauses,
     strip_minimizers,
     swaps,
+    team_sentences,
     transform,
     validate_feeling,
 )
@@ -412,7 +413,7 @@ def test_cli_rewrite_bad_text_exits_2_without_traceback(tiny_model_dir):
 
 
 def test_phrasebook_suggestions_are_read_once_per_process(tiny_model_dir):
-    """Library phrasings are verified the first time they are offered, then reused: the same
+    """The team's sentences are verified the first time they are offered, then reused: the same
     suggestions come back while later requests send only the writer's own transformed sentences."""
     from service.loader import load_classifier
 
@@ -433,6 +434,6 @@ def test_phrasebook_suggestions_are_read_once_per_process(tiny_model_dir):
     second = rewriter.analyzer.analyze(text)
     assert first.flags and [f.suggestions for f in first.flags] == [f.suggestions for f in second.flags]
     assert sum(sizes) < sum(first_sizes)
-    phrase_texts = {p.text.lower().rstrip(".!?") for p in pb.PHRASES}
+    team = {t.lower().rstrip(".!?") for t in team_sentences()}
     assert rewriter._library  # and it holds only the team's text, never the writer's:
-    assert all(key.lower().rstrip(".!?") in phrase_texts for key in rewriter._library)
+    assert all(key.lower().rstrip(".!?") in team for key in rewriter._library)

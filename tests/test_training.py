@@ -9,7 +9,7 @@ from transformers import AutoConfig
 
 from service.classifier import METADATA_FILE, ModelNotFoundError, TorchClassifier
 from service.labels import FLAG_LABELS, ID2LABEL, LABELS
-from training.train import THRESHOLD_GRID, model_version, tune_thresholds
+from training.train import THRESHOLD_GRID, epoch_average_callback, model_version, tune_thresholds
 
 
 def test_saved_model_declares_multi_label_problem_and_label_maps(tiny_model_dir):
@@ -78,3 +78,22 @@ def test_a_precision_weighted_threshold_needs_stronger_evidence():
     proba[:, 0] = [0.9, 0.8, 0.6, 0.5, 0.2]
     assert 0.2 < tune_thresholds(y, proba, floor=0.1)[LABELS[0]] <= 0.5  # F1: take all three, and one false flag
     assert 0.6 < tune_thresholds(y, proba, floor=0.1, beta=0.5)[LABELS[0]] <= 0.8  # F0.5: only the sure two
+
+
+def test_epoch_averaging_keeps_the_mean_of_the_last_epochs_weights():
+    import torch
+
+    model = torch.nn.Linear(2, 1)
+    average = epoch_average_callback(model, last_epochs=2, epochs=3)
+
+    class State:
+        epoch = 0.0
+
+    for epoch, value in ((1, 10.0), (2, 2.0), (3, 4.0)):  # epoch 1 falls outside the last two
+        with torch.no_grad():
+            model.weight.fill_(value)
+            model.bias.fill_(-value)
+        State.epoch = float(epoch)
+        average.on_epoch_end(None, State, None)
+    assert average.apply() == 2
+    assert torch.allclose(model.weight, torch.full((1, 2), 3.0)) and torch.allclose(model.bias, torch.tensor([-3.0]))

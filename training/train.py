@@ -47,6 +47,7 @@ class TrainConfig:
     warmup_ratio: float = 0.06
     seed: int = 42
     context_words: int = CONTEXT_WORDS  # neighbour words read with each unit; 0 reads every unit alone
+    average_epochs: int = 0  # >0: the saved weights are the mean of those after each of the last N epochs
     max_train_units: int | None = None  # subsample for quick builds (tests)
     threshold_floor: float = 0.30
     threshold_beta: float = 1.0  # thresholds maximise validation F-beta; below 1 a flag needs stronger evidence
@@ -97,6 +98,38 @@ def model_version(out: Path, meta: dict) -> str:
     rule = {key: meta.get(key) for key in ("thresholds", "context_words", "topic_gate")}
     rule_digest = hashlib.sha256(json.dumps(rule, sort_keys=True).encode()).hexdigest()
     return f"{__version__}+{sha256(out / 'model.safetensors')[:10]}.{rule_digest[:6]}"
+
+
+def epoch_average_callback(model, last_epochs: int, epochs: float):
+    """A Trainer callback that keeps the running mean of the weights after each of the last epochs.
+
+    Averaging points along the end of training (as stochastic weight averaging does) is an ensemble at
+    no cost at inference. ``apply()`` loads the mean into ``model``; integer buffers are left alone.
+    """
+    from transformers import TrainerCallback
+
+    first = max(1, int(np.ceil(epochs)) - last_epochs + 1)
+
+    class EpochAverage(TrainerCallback):
+        def __init__(self) -> None:
+            self.total: dict = {}
+            self.count = 0
+
+        def on_epoch_end(self, args, state, control, **kwargs):
+            if round(state.epoch or 0) < first:
+                return
+            for name, tensor in model.state_dict().items():
+                if tensor.is_floating_point():
+                    value = tensor.detach().clone()
+                    self.total[name] = self.total[name] + value if name in self.total else value
+            self.count += 1
+
+        def apply(self) -> int:
+            if self.count:
+                model.load_state_dict({k: v / self.count for k, v in self.total.items()}, strict=False)
+            return self.count
+
+    return EpochAverage()
 
 
 def train(config: TrainConfig) -> dict:
@@ -183,9 +216,13 @@ def train(config: TrainConfig) -> dict:
             train_dataset=_tokenize(tokenizer, train_rows, config.context_words),
             data_collator=DataCollatorWithPadding(tokenizer),
         )
+        averaging = epoch_average_callback(model, config.average_epochs, config.epochs)
+        if config.average_epochs:
+            trainer.add_callback(averaging)
         started = time.perf_counter()
         trainer.train()
         train_seconds = time.perf_counter() - started
+        averaging.apply()
 
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -256,6 +293,10 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         "--context-words", type=int, default=defaults.context_words,
         help="words of each neighbouring unit read with a unit (0: every unit alone; see training/EXPERIMENTS.md)",
     )  # fmt: skip
+    p.add_argument(
+        "--average-epochs", type=int, default=defaults.average_epochs,
+        help="save the mean of the weights after each of the last N epochs (0: the last weights)",
+    )  # fmt: skip
     p.add_argument("--max-train-units", type=int, default=None)
     p.add_argument("--no-card", action="store_true")
     a = p.parse_args(argv)
@@ -263,7 +304,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         corpus=a.corpus, output_dir=a.output, base_model=a.base_model, epochs=a.epochs,
         batch_size=a.batch_size, seed=a.seed, pos_weight=a.pos_weight, max_train_units=a.max_train_units,
         lr_encoder=a.lr_encoder, lr_head=a.lr_head, threshold_beta=a.threshold_beta, context_words=a.context_words,
-        dropout=a.dropout, write_card=not a.no_card,
+        dropout=a.dropout, write_card=not a.no_card, average_epochs=a.average_epochs,
     )  # fmt: skip
 
 
