@@ -111,12 +111,13 @@ def create_app(settings: Settings | None = None, rewriter: Rewriter | None = Non
     )
     app.state.limiter = limiter
 
-    def ready_rewriter() -> Rewriter:
+    # async: FastAPI runs a plain ``def`` dependency on a worker thread, a hop per request for nothing.
+    async def ready_rewriter() -> Rewriter:
         if not runtime.ready or runtime.rewriter is None:
             raise StarletteHTTPException(503, "the model is still loading")
         return runtime.rewriter
 
-    def ready_analyzer(rewriter: Annotated[Rewriter, Depends(ready_rewriter)]) -> Analyzer:
+    async def ready_analyzer(rewriter: Annotated[Rewriter, Depends(ready_rewriter)]) -> Analyzer:
         return rewriter.analyzer
 
     ReadyRewriter = Annotated[Rewriter, Depends(ready_rewriter)]

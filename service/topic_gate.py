@@ -62,8 +62,8 @@ class TopicGate:
         if not texts:
             return np.zeros((0, len(self.weights)), dtype=np.float32)
         out = []
-        for enc in self.tokenizer.encode_batch(texts):
-            vec = self.session.run(None, feed(enc))[0][0]
+        for text in texts:  # encode, not encode_batch: no tokenizer threads competing with the runs
+            vec = self.session.run(None, feed(self.tokenizer.encode(text)))[0][0]
             out.append(vec / max(float(np.linalg.norm(vec)), 1e-12))
         return np.array(out, dtype=np.float32).reshape(len(texts), -1)
 
