@@ -175,6 +175,23 @@ def test_transform_never_returns_the_input():
     assert all(d.text.lower() != draft.lower() for d in transform(draft, ["vague"]))
 
 
+def test_only_the_teams_sentences_are_marked_for_caching_by_text():
+    """Drafts marked ``library`` are verified once per process and kept by their text, so none may
+    hold the writer's words: over every flagged sentence of the corpus, each is one of the team's."""
+    from training.dataset import load_corpus
+
+    team = team_sentences()
+    marked = 0
+    for example in load_corpus():
+        for unit in example["units"]:
+            patterns = [label for label in unit["labels"] if label in FLAG_LABELS]
+            if patterns:
+                for draft in transform(example["text"][unit["start"] : unit["end"]], patterns):
+                    assert not draft.library or draft.text in team, draft.text
+                    marked += draft.library
+    assert marked > 100  # the stock swaps and named feelings do fire on the corpus
+
+
 def test_placeholders_are_masked_for_the_classifier():
     assert PLACEHOLDER.search(f"I'm sorry that I {pb.ACT}.")
     assert "[" not in mask_placeholders(f"I'm sorry that I {pb.ACT}. I'll {pb.CHANGE}.")
