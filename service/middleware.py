@@ -75,11 +75,10 @@ class RequestContextMiddleware:
                 await self.app(scope, receive, send_with_headers)
             except Exception as exc:  # answered here, so no traceback reaches the server's log either
                 log_unhandled(exc)
-                if status:  # the answer had begun: all that is left is to stop
-                    return
-                await self.error(500, "internal_error", "the server failed to handle this request")(
-                    scope, receive, send_with_headers
-                )
+                if not status:  # once the answer has begun, all that is left is to stop
+                    await self.error(500, "internal_error", "the server failed to handle this request")(
+                        scope, receive, send_with_headers
+                    )
         route = getattr(scope.get("route"), "path", "unmatched")  # the template, never the raw path
         log.info("request", route=route, method=scope["method"], status=status,
                  latency_ms=round((time.perf_counter() - started) * 1000, 2),
