@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from service.classifier import METADATA_FILE, read_metadata
-from service.labels import FLAG_LABELS
+from service.labels import FLAG_LABELS, LABELS
 from service.onnx_backend import sha256
 from service.topic_gate import GATE_FILE, TopicGate, combined, strongest_flags
 from training.data import PUBLIC_DIR
@@ -84,8 +84,6 @@ def _carries_flag(example: dict) -> bool:
 
 def flag_confidence(rows: list[UnitRow], proba: np.ndarray, thresholds: dict[str, float]) -> dict[str, float]:
     """Each message the classifier flags (by example id): its highest probability among decided flags."""
-    from service.labels import LABELS
-
     decided = proba >= np.array([thresholds[label] for label in LABELS], dtype=np.float32)
     ids, message_of_row = message_index(rows)
     strongest = strongest_flags(proba, decided, message_of_row, len(ids), len(FLAG_LABELS))
