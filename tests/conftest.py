@@ -15,21 +15,26 @@ import pytest
 
 from service.settings import DEFAULT_MODEL_DIR
 
-TINY_TRAIN_UNITS = 1200
+TINY_TRAIN_UNITS = 2400
 TINY_EPOCHS = 2.0
 
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real model, fine-tuned quickly on a subset of the train split and exported to int8 ONNX
-    (about a minute and a half on 2 cores), laid out exactly as `make model` lays out the full one."""
+    (about two and a half minutes on 2 cores), laid out exactly as `make model` lays out the full one."""
     from training.export import export
     from training.train import TrainConfig, train
 
     out = tmp_path_factory.mktemp("tiny-model")
     # Dropout 0.1 (the base model's): on 1,200 units and two epochs the full recipe's dropout 0 left
     # this model flagging plain logistics ("See you Sunday."), which the API and rewrite tests read.
-    config = TrainConfig(output_dir=out, epochs=TINY_EPOCHS, max_train_units=TINY_TRAIN_UNITS, dropout=0.1)
+    # A balanced draw of 2,400 (half clean, equal label shares): since session 11 the train split is 60%
+    # flagged units, and a random 1,200 left the tiny model flagging rewrites and taking "sorry you feel
+    # that way" for pressure; a balanced 1,200 still scored every flag label within 0.1 of the others.
+    config = TrainConfig(
+        output_dir=out, epochs=TINY_EPOCHS, max_train_units=TINY_TRAIN_UNITS, subsample="balanced", dropout=0.1
+    )
     config.write_card = config.measure_realworld = False
     train(config)
     export(out)

@@ -9,11 +9,11 @@ from training.evaluate import REALWORLD_PATH, evaluate_split, read_realworld, re
 pytestmark = pytest.mark.slow
 
 # The core issue's bar is macro-F1 >= 0.90 over the six flag patterns and < 3% of real conflict-free
-# comments flagged. The model built from this corpus measures 0.812 and 7.55% on the default backend
-# (int8 ONNX; dropout 0, five epochs, topic gate at 0.97 recall; see the README), so these floors guard
-# against regressions until the corpus and recipe close the gap; tighten them whenever the measured
-# figures improve. The clean-message bar (<= 5%) is the issue's own and is met.
-MIN_MACRO_F1_FLAGS = 0.79
+# comments flagged. The model built from this corpus measures 0.824 and 7.55% on the default backend
+# (int8 ONNX; five epochs, thresholds tuned for F0.7, topic gate at 0.96 recall; see the README), so
+# these floors guard against regressions until the corpus and recipe close the gap; tighten them
+# whenever the measured figures improve. The clean-message bar (<= 5%) is the issue's own and is met.
+MIN_MACRO_F1_FLAGS = 0.81
 MAX_CLEAN_TEST_MESSAGES_FLAGGED = 0.05
 MAX_REALWORLD_FLAGGED = 0.08
 
@@ -47,6 +47,7 @@ def test_the_readme_example_gets_two_flags_with_offsets(full_analyzer):
         ("You made me laugh so hard at dinner.", set()),
         ("You're not overreacting, this was serious.", set()),
         ("Can we just move on already?", {"pressure"}),
+        ("I'm sorry if you were hurt. See you Sunday.", {"non_apology"}),  # plans after an apology
     ],
 )
 def test_meaning_not_keywords(full_analyzer, text, expected):

@@ -2,6 +2,7 @@
 
 import json
 import re
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -9,7 +10,8 @@ from transformers import AutoConfig
 
 from service.classifier import METADATA_FILE, ModelNotFoundError, TorchClassifier
 from service.labels import FLAG_LABELS, ID2LABEL, LABELS
-from training.train import THRESHOLD_GRID, epoch_average_callback, model_version, tune_thresholds
+from training.dataset import UnitRow
+from training.train import THRESHOLD_GRID, epoch_average_callback, model_version, subsample_rows, tune_thresholds
 
 
 def test_saved_model_declares_multi_label_problem_and_label_maps(tiny_model_dir):
@@ -59,6 +61,25 @@ def test_tiny_model_has_learned_the_obvious_cases(tiny_model_dir):
 def test_missing_model_gives_a_clear_error(tmp_path):
     with pytest.raises(ModelNotFoundError, match="make model"):
         TorchClassifier(tmp_path)
+
+
+def test_a_balanced_subsample_gives_clean_units_half_and_the_labels_equal_shares():
+    # 600 clean, 300 excuse, 12 repair and 100 of each other label: repair has fewer than its share
+    sizes = {"": 600} | dict.fromkeys(LABELS, 100) | {"excuse": 300, "repair": 12}
+    rows = [
+        UnitRow(f"{label}-{i}", f"{label} {i}", "", (label,) if label else ())
+        for label, n in sizes.items()
+        for i in range(n)
+    ]
+    picked = subsample_rows(rows, 400, seed=3, balanced=True)
+    by_label = Counter(r.labels[0] if r.labels else "" for r in picked)
+    assert len(picked) == 400 and len({r.example_id for r in picked}) == 400
+    assert by_label["repair"] == 12  # repair has fewer than its share; the others share what it lacks
+    assert 200 <= by_label[""] <= 205  # clean weighs as much as the ten labels together
+    assert {by_label[label] for label in LABELS if label != "repair"} <= {20, 21}
+    assert picked == sorted(picked, key=rows.index)  # corpus order kept
+    assert subsample_rows(rows, 400, seed=3, balanced=True) == picked
+    assert Counter(r.labels[0] if r.labels else "" for r in subsample_rows(rows, 400, seed=3))["excuse"] > 60
 
 
 def test_threshold_tuning_picks_the_separating_value():

@@ -49,8 +49,13 @@ class TrainConfig:
     context_words: int = CONTEXT_WORDS  # neighbour words read with each unit; 0 reads every unit alone
     average_epochs: int = 0  # >0: the saved weights are the mean of those after each of the last N epochs
     max_train_units: int | None = None  # subsample for quick builds (tests)
+    # how to subsample: "random" (as the learning curve in EXPERIMENTS.md), or "balanced": half clean units,
+    # the rest shared equally among the labels, so a small model's mix doesn't follow the corpus's pool sizes
+    subsample: str = "random"
     threshold_floor: float = 0.30
-    threshold_beta: float = 1.0  # thresholds maximise validation F-beta; below 1 a flag needs stronger evidence
+    # thresholds maximise validation F-beta; below 1 a flag needs stronger evidence. 0.7 since session 11's
+    # larger corpus: served clean test messages flagged 5.45% -> 3.99% for 0.011 F1 (EXPERIMENTS.md)
+    threshold_beta: float = 0.7
     gate_recall: float = DEFAULT_RECALL  # share of validation messages with a gold flag the topic gate lets through
     write_card: bool = True
     measure_realworld: bool = True  # the false-flag rate on ../shared/data, when it is there
@@ -76,6 +81,31 @@ def tune_thresholds(y_true: np.ndarray, proba: np.ndarray, floor: float, beta: f
                 best_t, best_f = float(t), f
         out[label] = best_t
     return out
+
+
+def subsample_rows(rows: list[UnitRow], n: int, seed: int, balanced: bool = False) -> list[UnitRow]:
+    """``n`` of ``rows`` in corpus order: drawn at random, or balanced by each unit's first label.
+
+    Balanced weighs clean units as much as all labels together, so they get about half of ``n``, and
+    the labels equal shares of the rest; a stratum with fewer units than its share takes them all and
+    the others share what it lacks, in proportion.
+    """
+    rng = np.random.default_rng(seed)
+    if not balanced:
+        return [rows[i] for i in sorted(rng.choice(len(rows), n, replace=False))]
+    strata: dict[str, list[int]] = {key: [] for key in ("", *LABELS)}
+    for i, r in enumerate(rows):
+        strata[r.labels[0] if r.labels else ""].append(i)
+    weights = {key: (len(LABELS) if key == "" else 1) for key in strata if strata[key]}
+    quota: dict[str, int] = {}
+    left = n
+    # water-filling: the smallest strata first, each taking min(its size, its weighted share of what is left)
+    for key in sorted(weights, key=lambda k: len(strata[k]) / weights[k]):
+        share = round(left * weights[key] / sum(weights[k] for k in weights if k not in quota))
+        quota[key] = min(len(strata[key]), share)
+        left -= quota[key]
+    keep = [i for key, q in quota.items() for i in rng.choice(strata[key], q, replace=False)]
+    return [rows[i] for i in sorted(keep)]
 
 
 def _tokenize(tokenizer, rows: list[UnitRow], context_words: int) -> list[dict]:
@@ -154,8 +184,7 @@ def train(config: TrainConfig) -> dict:
     examples = load_corpus(config.corpus)
     train_rows = split_rows(examples, "train", config.context_words)
     if config.max_train_units and len(train_rows) > config.max_train_units:
-        keep = np.random.default_rng(config.seed).choice(len(train_rows), config.max_train_units, replace=False)
-        train_rows = [train_rows[i] for i in sorted(keep)]
+        train_rows = subsample_rows(train_rows, config.max_train_units, config.seed, config.subsample == "balanced")
 
     tokenizer = AutoTokenizer.from_pretrained(base)
     dropout = (
@@ -297,12 +326,17 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         "--average-epochs", type=int, default=defaults.average_epochs,
         help="save the mean of the weights after each of the last N epochs (0: the last weights)",
     )  # fmt: skip
-    p.add_argument("--max-train-units", type=int, default=None)
+    p.add_argument("--max-train-units", type=int, default=None, help="train on this many units of the split")
+    p.add_argument(
+        "--subsample", choices=("random", "balanced"), default=defaults.subsample,
+        help="how --max-train-units draws them (balanced: half clean, the labels in equal shares)",
+    )  # fmt: skip
     p.add_argument("--no-card", action="store_true")
     a = p.parse_args(argv)
     return TrainConfig(
         corpus=a.corpus, output_dir=a.output, base_model=a.base_model, epochs=a.epochs,
         batch_size=a.batch_size, seed=a.seed, pos_weight=a.pos_weight, max_train_units=a.max_train_units,
+        subsample=a.subsample,
         lr_encoder=a.lr_encoder, lr_head=a.lr_head, threshold_beta=a.threshold_beta, context_words=a.context_words,
         dropout=a.dropout, write_card=not a.no_card, average_epochs=a.average_epochs,
     )  # fmt: skip
