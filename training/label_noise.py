@@ -2,6 +2,7 @@
 
     python -m training.label_noise [--folds 5] [--top 150] > label_issues.tsv
     python -m training.label_noise --model models/heartfelt-minilm > label_issues.tsv
+    python -m training.label_noise --model models/heartfelt-minilm --top 500 --pools '*_[23].jsonl'
 
 Each pool unit (a sentence, or each clause of a clause-annotated sentence) is embedded with the
 base encoder; a one-vs-rest logistic regression gives out-of-fold probabilities for every label;
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from fnmatch import fnmatch
 
 import numpy as np
 
@@ -54,7 +56,9 @@ def model_probabilities(model: str, texts: list[str]) -> np.ndarray:
     return load_classifier(model).predict_proba(texts, [""] * len(texts))
 
 
-def find_issues(folds: int = 5, top: int = 150, model: str | None = None) -> list[dict]:
+def find_issues(folds: int = 5, top: int = 150, model: str | None = None, pools: str = "*") -> list[dict]:
+    """The ``top`` most doubtful units, ranked over every pool; ``pools`` (a file-name pattern) keeps
+    only those from matching files, e.g. the files of one authoring round."""
     from cleanlab.multilabel_classification.filter import find_label_issues
 
     units = pool_units()
@@ -72,6 +76,8 @@ def find_issues(folds: int = 5, top: int = 150, model: str | None = None) -> lis
     issues = []
     for i in ranked[:top]:
         origin, text, labels = units[i]
+        if not fnmatch(origin.split(":")[0], pools):
+            continue
         suggested = [label for j, label in enumerate(LABELS) if proba[i, j] >= 0.5]
         split = split_of.get(normalise(text), "?")
         issues.append({"origin": origin, "split": split, "text": text, "given": list(labels), "model": suggested})
@@ -83,8 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--top", type=int, default=150)
     parser.add_argument("--model", help="a built classifier's probabilities instead of the cross-validated probe")
+    parser.add_argument("--pools", default="*", help="list only units of pool files matching this pattern")
     args = parser.parse_args(argv)
-    issues = find_issues(args.folds, args.top, args.model)
+    issues = find_issues(args.folds, args.top, args.model, args.pools)
     print("origin\tsplit\tgiven\tmodel\ttext")
     for issue in issues:
         given, model = ",".join(issue["given"]) or "-", ",".join(issue["model"]) or "-"
