@@ -101,6 +101,18 @@ def test_a_precision_weighted_threshold_needs_stronger_evidence():
     assert 0.6 < tune_thresholds(y, proba, floor=0.1, beta=0.5)[LABELS[0]] <= 0.8  # F0.5: only the sure two
 
 
+def test_strengths_can_keep_their_own_beta():
+    y = np.zeros((5, len(LABELS)), dtype=np.float32)
+    proba = np.full((5, len(LABELS)), 0.05, dtype=np.float32)
+    flag, strength = LABELS.index("excuse"), LABELS.index("ownership")
+    for j in (flag, strength):  # the same hard case as above, once for a flag and once for a strength
+        y[[0, 1, 3], j] = 1
+        proba[:, j] = [0.9, 0.8, 0.6, 0.5, 0.2]
+    tuned = tune_thresholds(y, proba, floor=0.1, beta=0.5, strengths_beta=1.0)
+    assert 0.6 < tuned["excuse"] <= 0.8 and 0.2 < tuned["ownership"] <= 0.5
+    assert tune_thresholds(y, proba, floor=0.1, beta=0.5)["ownership"] == tuned["excuse"]  # None: one beta
+
+
 def test_epoch_averaging_keeps_the_mean_of_the_last_epochs_weights():
     import torch
 

@@ -96,14 +96,16 @@ def realworld_flags(analyzer: Analyzer, texts: list[str]) -> tuple[float, list[t
     return len(flagged) / max(len(texts), 1), flagged
 
 
-def retune_thresholds(classifier, examples: list[dict], beta: float) -> dict[str, float]:
+def retune_thresholds(
+    classifier, examples: list[dict], beta: float, strengths_beta: float | None = None
+) -> dict[str, float]:
     """Re-tune the loaded model's thresholds on the validation split for F-beta (beta < 1 favours
     precision: a flag needs stronger evidence). In memory only; ``heartfelt.json`` is not touched."""
     from training.train import TrainConfig, tune_thresholds
 
     rows = split_rows(examples, "validation", classifier.context_words)
     proba, _ = predict_rows(classifier, rows)
-    thresholds = tune_thresholds(targets(rows), proba, TrainConfig.threshold_floor, beta)
+    thresholds = tune_thresholds(targets(rows), proba, TrainConfig.threshold_floor, beta, strengths_beta)
     classifier.use_thresholds(thresholds)
     return thresholds
 
@@ -142,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--beta", type=float, default=None, help="re-tune thresholds on validation for F-beta first (in memory)"
     )
+    parser.add_argument("--strengths-beta", type=float, default=None, help="with --beta: the strengths' own beta")
     args = parser.parse_args(argv)
 
     if args.compare_backends:
@@ -149,10 +152,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     classifier = load_classifier(args.model, args.backend)
     examples = load_corpus(args.corpus)
-    retuned = retune_thresholds(classifier, examples, args.beta) if args.beta is not None else None
+    retuned = retune_thresholds(classifier, examples, args.beta, args.strengths_beta) if args.beta is not None else None
     report = evaluate_split(classifier, examples, args.split)
     if retuned is not None:
-        report["thresholds_retuned"] = {"beta": args.beta, **retuned}
+        report["thresholds_retuned"] = {"beta": args.beta, "strengths_beta": args.strengths_beta, **retuned}
     if args.realworld.is_file():
         rate, flagged = realworld_flags(Analyzer(classifier, max_length=100_000), read_realworld(args.realworld))
         report["realworld_flag_rate"] = rate

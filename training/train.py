@@ -21,7 +21,7 @@ import numpy as np
 
 from service import __version__
 from service.classifier import METADATA_FILE, tokenize
-from service.labels import ID2LABEL, LABEL2ID, LABELS
+from service.labels import FLAG_LABELS, ID2LABEL, LABEL2ID, LABELS
 from service.onnx_backend import sha256
 from service.segmenter import CONTEXT_WORDS
 from service.settings import DEFAULT_MODEL_DIR
@@ -56,20 +56,25 @@ class TrainConfig:
     # thresholds maximise validation F-beta; below 1 a flag needs stronger evidence. 0.7 since session 11's
     # larger corpus: served clean test messages flagged 5.45% -> 3.99% for 0.011 F1 (EXPERIMENTS.md)
     threshold_beta: float = 0.7
+    strengths_threshold_beta: float | None = None  # the strengths' own beta; None: threshold_beta
     gate_recall: float = DEFAULT_RECALL  # share of validation messages with a gold flag the topic gate lets through
     write_card: bool = True
     measure_realworld: bool = True  # the false-flag rate on ../shared/data, when it is there
     extra: dict = field(default_factory=dict)
 
 
-def tune_thresholds(y_true: np.ndarray, proba: np.ndarray, floor: float, beta: float = 1.0) -> dict[str, float]:
+def tune_thresholds(
+    y_true: np.ndarray, proba: np.ndarray, floor: float, beta: float = 1.0, strengths_beta: float | None = None
+) -> dict[str, float]:
     """Per label, the threshold with the best validation F-beta (ties go to the higher, stricter one).
 
     ``beta`` below 1 weighs precision more than recall (``python -m training.evaluate --beta`` measures it).
+    ``strengths_beta`` is the strengths' own (None: ``beta`` for every label).
     """
     out = {}
-    b2 = beta * beta
     for j, label in enumerate(LABELS):
+        b = beta if strengths_beta is None or label in FLAG_LABELS else strengths_beta
+        b2 = b * b
         best_t, best_f = 0.5, -1.0
         for t in THRESHOLD_GRID:
             if t < floor:
@@ -262,7 +267,9 @@ def train(config: TrainConfig) -> dict:
     classifier = TorchClassifier(out)
     val_rows = split_rows(examples, "validation", config.context_words)
     val_proba, _ = predict_rows(classifier, val_rows)
-    thresholds = tune_thresholds(targets(val_rows), val_proba, config.threshold_floor, config.threshold_beta)
+    thresholds = tune_thresholds(
+        targets(val_rows), val_proba, config.threshold_floor, config.threshold_beta, config.strengths_threshold_beta
+    )
     confidence = flag_confidence(val_rows, val_proba, thresholds) if CONFIDENCE_WEIGHT else None
     gate = fit_topic_gate(
         out, examples, base, config.gate_recall, config.seed, config.max_train_units, confidence=confidence
@@ -319,6 +326,10 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         help="tune thresholds for validation F-beta (below 1 favours precision; see training/EXPERIMENTS.md)",
     )  # fmt: skip
     p.add_argument(
+        "--strengths-threshold-beta", type=float, default=defaults.strengths_threshold_beta,
+        help="the strengths' own F-beta (default: --threshold-beta)",
+    )  # fmt: skip
+    p.add_argument(
         "--context-words", type=int, default=defaults.context_words,
         help="words of each neighbouring unit read with a unit (0: every unit alone; see training/EXPERIMENTS.md)",
     )  # fmt: skip
@@ -337,7 +348,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         corpus=a.corpus, output_dir=a.output, base_model=a.base_model, epochs=a.epochs,
         batch_size=a.batch_size, seed=a.seed, pos_weight=a.pos_weight, max_train_units=a.max_train_units,
         subsample=a.subsample,
-        lr_encoder=a.lr_encoder, lr_head=a.lr_head, threshold_beta=a.threshold_beta, context_words=a.context_words,
+        lr_encoder=a.lr_encoder, lr_head=a.lr_head, threshold_beta=a.threshold_beta,
+        strengths_threshold_beta=a.strengths_threshold_beta, context_words=a.context_words,
         dropout=a.dropout, write_card=not a.no_card, average_epochs=a.average_epochs,
     )  # fmt: skip
 
