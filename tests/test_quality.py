@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 # whenever the measured figures improve. The clean-message bar (<= 5%) is the issue's own and is met.
 MIN_MACRO_F1_FLAGS = 0.81
 MAX_CLEAN_TEST_MESSAGES_FLAGGED = 0.05
-MAX_REALWORLD_FLAGGED = 0.08
+MAX_REALWORLD_FLAGGED = 0.075  # measured 6.65% served (gate 0.95); was 0.08 at 7.55%
 
 
 @pytest.fixture(scope="module")
