@@ -16,6 +16,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -51,7 +52,7 @@ class TrainConfig:
     max_train_units: int | None = None  # subsample for quick builds (tests)
     # how to subsample: "random" (as the learning curve in EXPERIMENTS.md), or "balanced": half clean units,
     # the rest shared equally among the labels, so a small model's mix doesn't follow the corpus's pool sizes
-    subsample: str = "random"
+    subsample: Literal["random", "balanced"] = "random"
     threshold_floor: float = 0.30
     # thresholds maximise validation F-beta; below 1 a flag needs stronger evidence. 0.7 since session 11's
     # larger corpus: served clean test messages flagged 5.45% -> 3.99% for 0.011 F1 (EXPERIMENTS.md)
