@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from service.api import create_app
 from service.schemas import Analysis
 from service.settings import Settings
+from training.topic_gate import CONFIDENCE_WEIGHT
 
 
 def make_client(rewriter, model_dir, **overrides) -> TestClient:
@@ -33,7 +34,7 @@ def test_health_info_and_openapi(client):
     info = client.get("/v1/info").json()
     assert info["name"] == "heartfelt-minilm" and len(info["labels"]) == 10
     assert 0.0 < info["topic_gate_threshold"] < 1.0
-    assert info["topic_gate_confidence_weight"] == 0.0  # the gate's score alone (training.topic_gate)
+    assert info["topic_gate_confidence_weight"] == CONFIDENCE_WEIGHT  # the build's rule (training.topic_gate)
     assert info["max_batch_items"] == 4 and info["max_text_length"] == 5000 and info["max_body_bytes"] == 2048
     spec = client.get("/openapi.json").json()
     responses = spec["paths"]["/v1/analyze"]["post"]["responses"]

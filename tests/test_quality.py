@@ -13,9 +13,9 @@ pytestmark = pytest.mark.slow
 # (int8 ONNX; five epochs, thresholds tuned for F0.7, topic gate at 0.95 recall; see the README), so
 # these floors guard against regressions until the corpus and recipe close the gap; tighten them
 # whenever the measured figures improve. The clean-message bar (<= 5%) is the issue's own and is met.
-MIN_MACRO_F1_FLAGS = 0.81
+MIN_MACRO_F1_FLAGS = 0.82  # measured 0.835 served (session 13 corpus)
 MAX_CLEAN_TEST_MESSAGES_FLAGGED = 0.05
-MAX_REALWORLD_FLAGGED = 0.075  # measured 6.65% served (gate 0.95); was 0.08 at 7.55%
+MAX_REALWORLD_FLAGGED = 0.05  # measured 4.10% served (session 13: corpus and confidence-weighted gate)
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ def test_the_build_records_the_gate_with_its_checksum_and_threshold(tiny_model_d
     assert 0.0 < record["threshold"] < 1.0
     assert record["fusions"]["Attention"] == 6  # the base encoder was fused before int8, like the classifier
     assert record["validation_messages"] > 0
-    assert record.get("confidence_weight", 0.0) == CONFIDENCE_WEIGHT  # the gate's score alone, by default
+    assert record.get("confidence_weight", 0.0) == CONFIDENCE_WEIGHT  # the build weighs the classifier's confidence
 
 
 def test_an_apology_reads_as_conflict_and_everyday_text_does_not(tiny_model_dir, record):
