@@ -1,6 +1,6 @@
 """Build the topic gate (``service.topic_gate``): export the base encoder, fit its logistic layer.
 
-    python -m training.topic_gate [--model models/heartfelt-minilm] [--recall 0.95] [--confidence-weight 0]
+    python -m training.topic_gate [--model models/heartfelt-minilm] [--recall 0.95] [--confidence-weight 0.5]
 
 ``heartfelt train`` runs this for every model it builds. The base encoder (all-MiniLM-L6-v2 as
 released, mean-pooled) is exported to int8 ONNX beside the classifier. The logistic regression is
@@ -9,9 +9,10 @@ fitted on the train split's whole messages, messages from a conflict situation a
 retorts, snark and advice written to strangers, which sound like conflict but are not addressed to
 anyone the writer hurt. Its threshold lets ``recall`` of the validation messages with a gold flag
 through, so the gate costs the classifier little recall on the corpus. With ``--confidence-weight``
-above 0 (off by default, see ``CONFIDENCE_WEIGHT``), the threshold is set instead on the gate's score
-combined with the classifier's confidence in each message's strongest flag (``service.topic_gate``),
-over the validation messages that carry a gold flag and that the classifier flags.
+above 0 (0.5 by default, see ``CONFIDENCE_WEIGHT``; 0 fits the gate's score alone), the threshold
+is set instead on the gate's score combined with the classifier's confidence in each message's
+strongest flag (``service.topic_gate``), over the validation messages that carry a gold flag and that
+the classifier flags.
 """
 
 from __future__ import annotations
