@@ -35,7 +35,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     config = TrainConfig(
         output_dir=out, epochs=TINY_EPOCHS, max_train_units=TINY_TRAIN_UNITS, subsample="balanced", dropout=0.1
     )
-    config.write_card = config.measure_realworld = False
+    config.write_card = config.measure_realworld = config.measure_test = False
     train(config)
     export(out)
     return out

@@ -1,0 +1,127 @@
+"""Where a training step and the corpus embedding pass spend their time on this machine.
+
+    python -m benchmarks.train_step [--steps 10] [--texts 2048]
+
+Times one fine-tuning step of the classifier (forward, backward, optimizer) on a real batch of 32
+train units of median length, with AdamW's default multi-tensor update and with ``fused=True``, as
+``training/train.py`` uses; then ``training.embeddings.embed`` (batches sorted by length) against the
+same texts in corpus order, as the validator and the build embedded them before session 14. The
+step and embedding counts are bounded; absolute times drift on a shared machine, so compare rows of
+one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+
+def step_times(fused: bool, steps: int) -> dict[str, float]:
+    """Median milliseconds of forward, backward and optimizer step over ``steps`` (after 2 warm-up)."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from service.classifier import tokenize
+    from service.labels import ID2LABEL, LABEL2ID, LABELS
+    from service.modeling import HeartfeltClassifier
+    from service.segmenter import CONTEXT_WORDS
+    from training.data import CORPUS_PATH
+    from training.dataset import load_corpus, split_rows, targets
+    from training.embeddings import base_model_path
+
+    torch.manual_seed(0)
+    base = str(base_model_path())
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    rows = split_rows(load_corpus(CORPUS_PATH), "train", CONTEXT_WORDS)
+    enc = tokenize(tokenizer, [r.text for r in rows], [r.context for r in rows], CONTEXT_WORDS)
+    lengths = np.array([len(ids) for ids in enc["input_ids"]])
+    pick = np.argsort(lengths, kind="stable")[len(rows) // 2 : len(rows) // 2 + 32]
+    batch = tokenizer.pad({k: [enc[k][i] for i in pick] for k in enc}, return_tensors="pt")
+    labels = torch.tensor(targets([rows[i] for i in pick]), dtype=torch.float32)
+    model = HeartfeltClassifier.from_pretrained(
+        base,
+        num_labels=len(LABELS),
+        problem_type="multi_label_classification",
+        id2label=ID2LABEL,
+        label2id=LABEL2ID,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5, weight_decay=0.01, fused=fused)
+    times: dict[str, list[float]] = {"forward_ms": [], "backward_ms": [], "optimizer_ms": []}
+    for i in range(steps + 2):
+        t0 = time.perf_counter()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(**batch).logits, labels)
+        t1 = time.perf_counter()
+        loss.backward()
+        t2 = time.perf_counter()
+        optimizer.step()
+        optimizer.zero_grad()
+        t3 = time.perf_counter()
+        if i >= 2:
+            for key, value in zip(times, (t1 - t0, t2 - t1, t3 - t2), strict=True):
+                times[key].append(value * 1000)
+    out = {key: round(float(np.median(v)), 1) for key, v in times.items()}
+    out["tokens_per_unit"] = int(batch["input_ids"].shape[1])
+    return out
+
+
+def embed_unsorted(texts: list[str], batch_size: int = 128) -> np.ndarray:
+    """The embedding pass as it ran before session 14: corpus order, each batch padded to its longest."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from training.embeddings import base_model_path
+
+    tokenizer = AutoTokenizer.from_pretrained(base_model_path())
+    model = AutoModel.from_pretrained(base_model_path()).eval()
+    chunks = []
+    with torch.inference_mode():
+        for i in range(0, len(texts), batch_size):
+            enc = tokenizer(
+                texts[i : i + batch_size], padding=True, truncation=True, max_length=128, return_tensors="pt"
+            )
+            hidden = model(**enc).last_hidden_state
+            mask = enc["attention_mask"].unsqueeze(-1).float()
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            chunks.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())
+    return np.concatenate(chunks)
+
+
+def embed_times(n: int) -> dict[str, float]:
+    from training.data.pools import dedupe, load_pools
+    from training.embeddings import embed
+
+    texts = [s.text for s in dedupe(load_pools())[0]][:n]
+    t0 = time.perf_counter()
+    before = embed_unsorted(texts)
+    t1 = time.perf_counter()
+    after = embed(texts)
+    t2 = time.perf_counter()
+    return {
+        "texts": len(texts),
+        "corpus_order_s": round(t1 - t0, 1),
+        "sorted_by_length_s": round(t2 - t1, 1),
+        "max_abs_difference": float(np.abs(before - after).max()),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=10, help="timed training steps per optimizer (at most 50)")
+    parser.add_argument("--texts", type=int, default=2048, help="pool sentences to embed (at most 20,000)")
+    args = parser.parse_args(argv)
+    steps, texts = min(args.steps, 50), min(args.texts, 20_000)
+    report = {
+        "adamw_foreach": step_times(False, steps),
+        "adamw_fused": step_times(True, steps),
+        "embed": embed_times(texts),
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
