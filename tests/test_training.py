@@ -11,7 +11,16 @@ from transformers import AutoConfig
 from service.classifier import METADATA_FILE, ModelNotFoundError, TorchClassifier
 from service.labels import FLAG_LABELS, ID2LABEL, LABELS
 from training.dataset import UnitRow
-from training.train import THRESHOLD_GRID, epoch_average_callback, model_version, subsample_rows, tune_thresholds
+from training.embeddings import base_model_path
+from training.train import (
+    THRESHOLD_GRID,
+    epoch_average_callback,
+    fresh_model,
+    model_version,
+    parse_args,
+    subsample_rows,
+    tune_thresholds,
+)
 
 
 def test_saved_model_declares_multi_label_problem_and_label_maps(tiny_model_dir):
@@ -130,3 +139,13 @@ def test_epoch_averaging_keeps_the_mean_of_the_last_epochs_weights():
         average.on_epoch_end(None, State, None)
     assert average.apply() == 2
     assert torch.allclose(model.weight, torch.full((1, 2), 3.0)) and torch.allclose(model.bias, torch.tensor([-3.0]))
+
+
+def test_freezing_the_word_embeddings_leaves_only_them_out_of_training():
+    assert parse_args(["--freeze-word-embeddings"]).freeze_word_embeddings
+    assert not parse_args([]).freeze_word_embeddings
+    model = fresh_model(str(base_model_path()), dropout=0.0, freeze_word_embeddings=True)
+    frozen = {name for name, p in model.named_parameters() if not p.requires_grad}
+    assert frozen == {name for name, _ in model.named_parameters() if name.endswith("word_embeddings.weight")}
+    assert len(frozen) == 1
+    assert all(p.requires_grad for p in fresh_model(str(base_model_path()), dropout=0.0).parameters())

@@ -50,6 +50,8 @@ class TrainConfig:
     warmup_ratio: float = 0.06
     seed: int = 42
     context_words: int = CONTEXT_WORDS  # neighbour words read with each unit; 0 reads every unit alone
+    # keep the base model's word-piece vectors, half the encoder's weights (session 15: neutral, not adopted)
+    freeze_word_embeddings: bool = False
     average_epochs: int = 0  # >0: the saved weights are the mean of those after each of the last N epochs
     max_train_units: int | None = None  # subsample for quick builds (tests)
     # how to subsample: "random" (as the learning curve in EXPERIMENTS.md), or "balanced": half clean units,
@@ -124,12 +126,13 @@ def encode_rows(tokenizer, rows: list[UnitRow], context_words: int) -> list[dict
     return [{**{k: enc[k][i] for k in enc}, "labels": ys[i].tolist()} for i in range(len(rows))]
 
 
-def fresh_model(base: str, dropout: float | None):
-    """The base encoder with a new ten-label multi-label head; ``dropout`` None keeps the base model's."""
+def fresh_model(base: str, dropout: float | None, freeze_word_embeddings: bool = False):
+    """The base encoder with a new ten-label multi-label head; ``dropout`` None keeps the base model's.
+    ``freeze_word_embeddings`` leaves the word-piece vectors as pretrained (the optimizer skips them)."""
     from service.modeling import HeartfeltClassifier
 
     rates = {} if dropout is None else {"hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout}
-    return HeartfeltClassifier.from_pretrained(
+    model = HeartfeltClassifier.from_pretrained(
         base,
         **rates,
         num_labels=len(LABELS),
@@ -137,6 +140,9 @@ def fresh_model(base: str, dropout: float | None):
         id2label=ID2LABEL,
         label2id=LABEL2ID,
     )
+    if freeze_word_embeddings:
+        model.get_input_embeddings().weight.requires_grad_(False)
+    return model
 
 
 def _write_metadata(out: Path, thresholds: dict[str, float], extra: dict) -> dict:
@@ -211,7 +217,7 @@ def train(config: TrainConfig) -> dict:
         train_rows = subsample_rows(train_rows, config.max_train_units, config.seed, config.subsample == "balanced")
 
     tokenizer = AutoTokenizer.from_pretrained(base)
-    model = fresh_model(base, config.dropout)
+    model = fresh_model(base, config.dropout, config.freeze_word_embeddings)
     pos_weight = torch.full((len(LABELS),), config.pos_weight)
 
     class WeightedBCETrainer(Trainer):
@@ -227,6 +233,8 @@ def train(config: TrainConfig) -> dict:
             # The fresh linear head learns 10x faster than the pretrained encoder.
             head, body = [], []
             for name, param in self.model.named_parameters():
+                if not param.requires_grad:
+                    continue
                 (head if name.startswith("classifier") else body).append(param)
             self.optimizer = torch.optim.AdamW(
                 [{"params": body, "lr": config.lr_encoder}, {"params": head, "lr": config.lr_head}],
@@ -351,6 +359,9 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         "--subsample", choices=("random", "balanced"), default=defaults.subsample,
         help="how --max-train-units draws them (balanced: half clean, the labels in equal shares)",
     )  # fmt: skip
+    p.add_argument(
+        "--freeze-word-embeddings", action="store_true", help="train every weight but the word-piece embeddings"
+    )
     p.add_argument("--no-card", action="store_true")
     a = p.parse_args(argv)
     return TrainConfig(
@@ -360,6 +371,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         lr_encoder=a.lr_encoder, lr_head=a.lr_head, threshold_beta=a.threshold_beta,
         strengths_threshold_beta=a.strengths_threshold_beta, context_words=a.context_words,
         dropout=a.dropout, write_card=not a.no_card, average_epochs=a.average_epochs,
+        freeze_word_embeddings=a.freeze_word_embeddings,
     )  # fmt: skip
 
 
