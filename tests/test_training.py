@@ -3,6 +3,7 @@
 import json
 import re
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,15 +11,17 @@ from transformers import AutoConfig
 
 from service.classifier import METADATA_FILE, ModelNotFoundError, TorchClassifier
 from service.labels import FLAG_LABELS, ID2LABEL, LABELS
-from training.dataset import UnitRow
+from training.dataset import UnitRow, load_corpus
 from training.embeddings import base_model_path
 from training.train import (
     THRESHOLD_GRID,
+    TrainConfig,
     epoch_average_callback,
     fresh_model,
     model_version,
     parse_args,
     subsample_rows,
+    training_rows,
     tune_thresholds,
 )
 
@@ -149,3 +152,31 @@ def test_freezing_the_word_embeddings_leaves_only_them_out_of_training():
     assert frozen == {name for name, _ in model.named_parameters() if name.endswith("word_embeddings.weight")}
     assert len(frozen) == 1
     assert all(p.requires_grad for p in fresh_model(str(base_model_path()), dropout=0.0).parameters())
+
+
+def test_a_recomposed_corpus_adds_its_train_units_read_in_their_new_neighbours(tmp_path):
+    def corpus(name: str, messages: list[tuple[str, list[str]]]) -> Path:
+        lines = []
+        for i, (split, parts) in enumerate(messages):
+            text = " ".join(parts)
+            starts = np.cumsum([0] + [len(p) + 1 for p in parts[:-1]])
+            units = [
+                {"start": int(a), "end": int(a) + len(p), "labels": []} for a, p in zip(starts, parts, strict=True)
+            ]
+            lines.append(json.dumps({"id": f"{name}{i}", "text": text, "units": units, "split": split}))
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return path
+
+    first = corpus("a", [("train", ["One.", "Two."]), ("test", ["Three."])])
+    other = corpus("b", [("train", ["Two.", "One."]), ("test", ["Three."])])
+    config = TrainConfig(corpus=first, recomposed=(other,), context_words=5)
+    rows = training_rows(config, [json.loads(x) for x in first.read_text().splitlines()])
+    assert [(r.text, r.context) for r in rows] == [
+        ("One.", "Two."),
+        ("Two.", "One."),
+        ("Two.", "One."),
+        ("One.", "Two."),
+    ]
+    assert parse_args(["--recomposed", str(other)]).recomposed == (other,)
+    assert len(training_rows(TrainConfig(max_train_units=3, recomposed=(other,)), load_corpus(first))) == 3

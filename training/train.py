@@ -52,6 +52,9 @@ class TrainConfig:
     context_words: int = CONTEXT_WORDS  # neighbour words read with each unit; 0 reads every unit alone
     # keep the base model's word-piece vectors, half the encoder's weights (session 15: neutral, not adopted)
     freeze_word_embeddings: bool = False
+    # other compositions of the same pools (`python -m training.data.build --compose-seed N --output C`): their
+    # train units, the same sentences read in other neighbours, join the train split (session 15: not adopted)
+    recomposed: tuple[Path, ...] = ()
     average_epochs: int = 0  # >0: the saved weights are the mean of those after each of the last N epochs
     max_train_units: int | None = None  # subsample for quick builds (tests)
     # how to subsample: "random" (as the learning curve in EXPERIMENTS.md), or "balanced": half clean units,
@@ -193,6 +196,16 @@ def epoch_average_callback(model, last_epochs: int, epochs: float):
     return EpochAverage()
 
 
+def training_rows(config: TrainConfig, examples: list[dict]) -> list[UnitRow]:
+    """The train split's units, with those of ``config.recomposed``, subsampled to ``max_train_units``."""
+    rows = split_rows(examples, "train", config.context_words)
+    for other in config.recomposed:
+        rows += split_rows(load_corpus(other), "train", config.context_words)
+    if config.max_train_units and len(rows) > config.max_train_units:
+        rows = subsample_rows(rows, config.max_train_units, config.seed, config.subsample == "balanced")
+    return rows
+
+
 def train(config: TrainConfig) -> dict:
     import torch
     from transformers import (
@@ -212,9 +225,7 @@ def train(config: TrainConfig) -> dict:
     set_seed(config.seed)
     base = config.base_model or str(base_model_path())
     examples = load_corpus(config.corpus)
-    train_rows = split_rows(examples, "train", config.context_words)
-    if config.max_train_units and len(train_rows) > config.max_train_units:
-        train_rows = subsample_rows(train_rows, config.max_train_units, config.seed, config.subsample == "balanced")
+    train_rows = training_rows(config, examples)
 
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = fresh_model(base, config.dropout, config.freeze_word_embeddings)
@@ -295,7 +306,7 @@ def train(config: TrainConfig) -> dict:
         "train_units": len(train_rows),
         "train_seconds": round(train_seconds, 1),
         "torch_threads": torch.get_num_threads(),
-        "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
+        "config": json.loads(json.dumps(asdict(config), default=str)),  # paths as text
     }
     meta = _write_metadata(
         out, thresholds, {"context_words": config.context_words, "topic_gate": gate, "training": training_info}
@@ -362,6 +373,10 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument(
         "--freeze-word-embeddings", action="store_true", help="train every weight but the word-piece embeddings"
     )
+    p.add_argument(
+        "--recomposed", type=Path, nargs="*", default=[],
+        help="other compositions of the pools whose train units join the train split",
+    )  # fmt: skip
     p.add_argument("--no-card", action="store_true")
     a = p.parse_args(argv)
     return TrainConfig(
@@ -371,7 +386,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         lr_encoder=a.lr_encoder, lr_head=a.lr_head, threshold_beta=a.threshold_beta,
         strengths_threshold_beta=a.strengths_threshold_beta, context_words=a.context_words,
         dropout=a.dropout, write_card=not a.no_card, average_epochs=a.average_epochs,
-        freeze_word_embeddings=a.freeze_word_embeddings,
+        freeze_word_embeddings=a.freeze_word_embeddings, recomposed=tuple(a.recomposed),
     )  # fmt: skip
 
 
