@@ -76,3 +76,25 @@ def full_analyzer(full_model_dir: Path):
     from service.loader import load_classifier
 
     return Analyzer(load_classifier(full_model_dir), max_length=5000)
+
+
+@pytest.fixture
+def write_corpus(tmp_path: Path):
+    """Writes a small corpus file: ``write_corpus(name, [(split, [(unit text, labels), ...]), ...])``, each
+    message its units joined by single spaces, with ids ``<name>0``, ``<name>1``, ..."""
+    import json
+
+    def write(name: str, messages: list[tuple[str, list[tuple[str, list[str]]]]]) -> Path:
+        lines = []
+        for i, (split, parts) in enumerate(messages):
+            units, offset = [], 0
+            for text, labels in parts:
+                units.append({"start": offset, "end": offset + len(text), "labels": labels})
+                offset += len(text) + 1
+            text = " ".join(t for t, _ in parts)
+            lines.append(json.dumps({"id": f"{name}{i}", "text": text, "units": units, "split": split}) + "\n")
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text("".join(lines), encoding="utf-8")
+        return path
+
+    return write

@@ -12,36 +12,25 @@ from training.agreement import READINGS_DIR, model_decisions, report
 from training.dataset import load_corpus
 
 
-def _message(eid: str, parts: list[tuple[str, list[str]]]) -> dict:
-    text, units, offset = "", [], 0
-    for part, labels in parts:
-        if text:
-            text += " "
-            offset += 1
-        units.append({"start": offset, "end": offset + len(part), "labels": labels})
-        text += part
-        offset += len(part)
-    return {"id": eid, "text": text, "units": units, "split": "test", "situation": "lying", "register": "careful"}
-
-
 @pytest.fixture
-def study(tmp_path: Path) -> tuple[Path, Path]:
-    corpus = tmp_path / "corpus.jsonl"
-    examples = [
-        _message("m1", [("I lied about Friday.", ["ownership"]), ("But you were ignoring me all week.", ["blame"])]),
-        _message("m2", [("Sorry if you were hurt.", ["non_apology"]), ("Can we just move on?", ["pressure"])]),
-    ]
-    corpus.write_text("".join(json.dumps(e) + "\n" for e in examples), encoding="utf-8")
+def study(tmp_path: Path, write_corpus) -> tuple[Path, Path]:
+    corpus = write_corpus(
+        "m",
+        [
+            ("test", [("I lied about Friday.", ["ownership"]), ("But you were ignoring me all week.", ["blame"])]),
+            ("test", [("Sorry if you were hurt.", ["non_apology"]), ("Can we just move on?", ["pressure"])]),
+        ],
+    )
     readings = tmp_path / "readings"
     readings.mkdir()
     lines = [
-        {"id": "m1", "index": 0, "text": "I lied about Friday.", "labels": ["ownership"], "reader": "a"},
-        {"id": "m1", "index": 1, "text": "But you were ignoring me all week.", "labels": ["blame"], "reader": "a"},
+        {"id": "m0", "index": 0, "text": "I lied about Friday.", "labels": ["ownership"], "reader": "a"},
+        {"id": "m0", "index": 1, "text": "But you were ignoring me all week.", "labels": ["blame"], "reader": "a"},
         # reader b misses the pressure and reads an excuse where the corpus has none
-        {"id": "m2", "index": 0, "text": "Sorry if you were hurt.", "labels": ["non_apology", "excuse"], "reader": "b"},
-        {"id": "m2", "index": 1, "text": "Can we just move on?", "labels": [], "reader": "b"},
+        {"id": "m1", "index": 0, "text": "Sorry if you were hurt.", "labels": ["non_apology", "excuse"], "reader": "b"},
+        {"id": "m1", "index": 1, "text": "Can we just move on?", "labels": [], "reader": "b"},
         # a unit whose text no longer matches the corpus is left out, and counted
-        {"id": "m2", "index": 1, "text": "Can we move on now?", "labels": ["pressure"], "reader": "a"},
+        {"id": "m1", "index": 1, "text": "Can we move on now?", "labels": ["pressure"], "reader": "a"},
     ]
     (readings / "sample.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
     return corpus, readings
@@ -61,7 +50,7 @@ def test_readers_are_scored_against_the_corpus_labels(study):
 def test_the_model_is_scored_on_the_same_units_as_the_analyzer_decides_them(study, tiny_analyzer, tiny_model_dir):
     corpus, readings = study
     examples = load_corpus(corpus)
-    keys = [("m2", 1), ("m1", 0), ("m2", 0), ("m1", 1)]  # any order: each row is found by its key
+    keys = [("m1", 1), ("m0", 0), ("m1", 0), ("m0", 1)]  # any order: each row is found by its key
     decided = model_decisions(tiny_model_dir, examples, keys)
     assert decided[:, : len(FLAG_LABELS)].any()  # the clear non-apology and pressure are flagged
     for (eid, index), row in zip(keys, decided, strict=True):

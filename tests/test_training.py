@@ -3,7 +3,6 @@
 import json
 import re
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -154,22 +153,9 @@ def test_freezing_the_word_embeddings_leaves_only_them_out_of_training():
     assert all(p.requires_grad for p in fresh_model(str(base_model_path()), dropout=0.0).parameters())
 
 
-def test_a_recomposed_corpus_adds_its_train_units_read_in_their_new_neighbours(tmp_path):
-    def corpus(name: str, messages: list[tuple[str, list[str]]]) -> Path:
-        lines = []
-        for i, (split, parts) in enumerate(messages):
-            text = " ".join(parts)
-            starts = np.cumsum([0] + [len(p) + 1 for p in parts[:-1]])
-            units = [
-                {"start": int(a), "end": int(a) + len(p), "labels": []} for a, p in zip(starts, parts, strict=True)
-            ]
-            lines.append(json.dumps({"id": f"{name}{i}", "text": text, "units": units, "split": split}))
-        path = tmp_path / f"{name}.jsonl"
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        return path
-
-    first = corpus("a", [("train", ["One.", "Two."]), ("test", ["Three."])])
-    other = corpus("b", [("train", ["Two.", "One."]), ("test", ["Three."])])
+def test_a_recomposed_corpus_adds_its_train_units_read_in_their_new_neighbours(write_corpus):
+    first = write_corpus("a", [("train", [("One.", []), ("Two.", [])]), ("test", [("Three.", [])])])
+    other = write_corpus("b", [("train", [("Two.", []), ("One.", [])]), ("test", [("Three.", [])])])
     config = TrainConfig(corpus=first, recomposed=(other,), context_words=5)
     rows = training_rows(config, [json.loads(x) for x in first.read_text().splitlines()])
     assert [(r.text, r.context) for r in rows] == [

@@ -19,9 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from service.labels import LABELS
 from training.data import CORPUS_PATH
-from training.dataset import UnitRow, load_corpus, unit_rows
+from training.dataset import label_vector, load_corpus, unit_rows
 from training.evaluate import label_metrics
 
 READINGS_DIR = Path(__file__).resolve().parent / "data" / "agreement"
@@ -35,18 +34,19 @@ def load_readings(directory: Path = READINGS_DIR) -> list[dict]:
     return rows
 
 
-def _vector(labels: list[str]) -> np.ndarray:
-    y = np.zeros(len(LABELS), dtype=np.float32)
-    for label in labels:
-        y[LABELS.index(label)] = 1.0
-    return y
+def corpus_units(examples: list[dict]) -> dict[tuple[str, int], tuple[str, list[str]]]:
+    """Each unit's text and labels, by (message id, unit index)."""
+    return {
+        (ex["id"], i): (ex["text"][u["start"] : u["end"]], u["labels"])
+        for ex in examples
+        for i, u in enumerate(ex["units"])
+    }
 
 
-def matched_units(readings: list[dict], examples: list[dict]) -> tuple[list[dict], int]:
+def matched_units(readings: list[dict], units: dict) -> tuple[list[dict], int]:
     """The readings whose unit still exists in the corpus with the same text; and how many do not
     (a rebuilt corpus composes new messages, so old ids can disappear)."""
-    units = {(ex["id"], i): ex["text"][u["start"] : u["end"]] for ex in examples for i, u in enumerate(ex["units"])}
-    kept = [r for r in readings if units.get((r["id"], r["index"])) == r["text"]]
+    kept = [r for r in readings if units.get((r["id"], r["index"]), ("",))[0] == r["text"]]
     return kept, len(readings) - len(kept)
 
 
@@ -68,31 +68,28 @@ def model_decisions(model_dir: Path, examples: list[dict], keys: list[tuple[str,
     classifier = load_classifier(model_dir)
     ids = {k[0] for k in keys}
     sample = [ex for ex in examples if ex["id"] in ids]
-    rows: list[UnitRow] = unit_rows(sample, classifier.context_words)
+    rows = unit_rows(sample, classifier.context_words)  # each message's units in order, message after message
     proba, _ = predict_rows(classifier, rows)
     decided = decide_rows(classifier, sample, rows, proba)
-    position: dict[tuple[str, int], int] = {}
-    count: dict[str, int] = {}
-    for i, row in enumerate(rows):
-        n = count.get(row.example_id, 0)
-        position[(row.example_id, n)] = i
-        count[row.example_id] = n + 1
-    return np.stack([decided[position[k]] for k in keys])
+    starts = np.cumsum([0] + [len(ex["units"]) for ex in sample])[:-1]
+    first_row = dict(zip((ex["id"] for ex in sample), starts, strict=True))
+    return np.stack([decided[first_row[eid] + index] for eid, index in keys])
 
 
 def report(model_dir: Path | None, readings_dir: Path = READINGS_DIR, corpus: Path = CORPUS_PATH) -> dict:
     examples = load_corpus(corpus)
-    readings, missing = matched_units(load_readings(readings_dir), examples)
+    units = corpus_units(examples)
+    readings, missing = matched_units(load_readings(readings_dir), units)
     if not readings:
         raise SystemExit(f"no reading in {readings_dir} matches a unit of {corpus}")
-    gold_of = {(ex["id"], i): u["labels"] for ex in examples for i, u in enumerate(ex["units"])}
+    gold = np.stack([label_vector(units[(r["id"], r["index"])][1]) for r in readings])
+    read = np.stack([label_vector(r["labels"]) for r in readings])
+    reader_of = np.array([r["reader"] for r in readings])
     out: dict = {"units": len(readings), "units_no_longer_in_corpus": missing, "readers": {}}
     for reader in sorted({r["reader"] for r in readings}):
-        mine = [r for r in readings if r["reader"] == reader]
-        gold = np.stack([_vector(gold_of[(r["id"], r["index"])]) for r in mine])
-        out["readers"][reader] = {"units": len(mine), **scores(gold, np.stack([_vector(r["labels"]) for r in mine]))}
-    gold = np.stack([_vector(gold_of[(r["id"], r["index"])]) for r in readings])
-    out["all_readers"] = scores(gold, np.stack([_vector(r["labels"]) for r in readings]))
+        mine = reader_of == reader
+        out["readers"][reader] = {"units": int(mine.sum()), **scores(gold[mine], read[mine])}
+    out["all_readers"] = scores(gold, read)
     if model_dir is not None:
         keys = [(r["id"], r["index"]) for r in readings]
         out["model"] = {"path": str(model_dir), **scores(gold, model_decisions(model_dir, examples, keys))}

@@ -21,10 +21,15 @@ class UnitRow:
     labels: tuple[str, ...]
 
     def target(self) -> np.ndarray:
-        y = np.zeros(len(LABELS), dtype=np.float32)
-        for label in self.labels:
-            y[LABEL2ID[label]] = 1.0
-        return y
+        return label_vector(self.labels)
+
+
+def label_vector(labels) -> np.ndarray:
+    """The multi-hot vector of ``labels`` over :data:`LABELS`."""
+    y = np.zeros(len(LABELS), dtype=np.float32)
+    for label in labels:
+        y[LABEL2ID[label]] = 1.0
+    return y
 
 
 def load_corpus(path: Path = CORPUS_PATH) -> list[dict]:
