@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from service.labels import LABELS
+from service.ngram import NgramLayer
 from service.segmenter import CONTEXT_WORDS
 from service.topic_gate import TopicGate
 
@@ -42,7 +43,7 @@ def read_metadata(model_dir: Path) -> dict:
 class Classifier:
     """What every backend shares: metadata, thresholds, the topic gate and the decision rule.
 
-    A backend implements :meth:`predict`; this base class holds nothing that needs torch, so the
+    A backend implements :meth:`_predict`; this base class holds nothing that needs torch, so the
     ONNX backend can serve without importing it.
     """
 
@@ -50,6 +51,7 @@ class Classifier:
     hidden_size: int
     backend: str = "base"
     topic_gate: TopicGate | None = None
+    ngram: NgramLayer | None = None
     context_words: int = CONTEXT_WORDS  # neighbour words each unit is read with (0: alone), as trained
 
     def _load_metadata(self, model_dir: Path, labels: tuple[str, ...], verify: bool = True) -> dict:
@@ -61,6 +63,8 @@ class Classifier:
         self.context_words = int(meta.get("context_words", CONTEXT_WORDS))  # models built before it was a setting
         record = meta.get("topic_gate")
         self.topic_gate = TopicGate(model_dir, record, verify=verify) if record else None
+        record = meta.get("ngram")  # models built before session 16 have none
+        self.ngram = NgramLayer(model_dir, record, verify=verify) if record else None
         return meta
 
     def use_thresholds(self, thresholds: dict[str, float]) -> None:
@@ -69,7 +73,17 @@ class Classifier:
         self.threshold_vector = np.array([self.info.thresholds[label] for label in self.info.labels], dtype=np.float32)
 
     def predict(self, units: list[str], contexts: list[str], batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-        """Probabilities ``(n, len(LABELS))`` and L2-normalised unit embeddings from the same pass."""
+        """Probabilities ``(n, len(LABELS))`` and L2-normalised unit embeddings from the same pass.
+
+        The probabilities are the encoder's blended with the n-gram layer's, when the model has one.
+        """
+        proba, vectors = self._predict(units, contexts, batch_size)
+        if self.ngram is not None and units:
+            proba = self.ngram.blend(proba, units)
+        return proba, vectors
+
+    def _predict(self, units: list[str], contexts: list[str], batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """The encoder's own probabilities and embeddings (each backend's pass)."""
         raise NotImplementedError
 
     def predict_proba(self, units: list[str], contexts: list[str], batch_size: int = 64) -> np.ndarray:
@@ -110,7 +124,7 @@ class TorchClassifier(Classifier):
         self._load_metadata(model_dir, labels)
         self.hidden_size = int(self.model.config.hidden_size)
 
-    def predict(self, units: list[str], contexts: list[str], batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    def _predict(self, units: list[str], contexts: list[str], batch_size: int) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities and L2-normalised unit embeddings (the pooled vectors) from the same pass."""
         if not units:
             return self._empty()

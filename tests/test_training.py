@@ -19,6 +19,7 @@ from training.train import (
     fresh_model,
     model_version,
     parse_args,
+    parse_command,
     subsample_rows,
     training_rows,
     tune_thresholds,
@@ -48,6 +49,8 @@ def test_the_version_names_the_weights_and_the_decision_rule(tiny_model_dir):
     refit = {**meta, "topic_gate": {**meta["topic_gate"], "threshold": meta["topic_gate"]["threshold"] / 2}}
     other = model_version(tiny_model_dir, refit)
     assert other != meta["version"] and other.split(".")[:3] == meta["version"].split(".")[:3]  # same weights
+    reweighed = {**meta, "ngram": {**meta["ngram"], "weight": meta["ngram"]["weight"] / 2}}
+    assert model_version(tiny_model_dir, reweighed) not in (meta["version"], other)
 
 
 def test_round_trip_gives_identical_probabilities(tiny_model_dir):
@@ -166,3 +169,26 @@ def test_a_recomposed_corpus_adds_its_train_units_read_in_their_new_neighbours(w
     ]
     assert parse_args(["--recomposed", str(other)]).recomposed == (other,)
     assert len(training_rows(TrainConfig(max_train_units=3, recomposed=(other,)), load_corpus(first))) == 3
+
+
+def test_masking_spares_special_tokens_and_padding_and_is_off_at_zero():
+    from transformers import AutoTokenizer, DataCollatorWithPadding
+
+    from training.augment import MaskingCollator
+
+    tokenizer = AutoTokenizer.from_pretrained(str(base_model_path()))
+    features = [dict(tokenizer("I was tired, but you started it.", "and then")), dict(tokenizer("ok", ""))]
+    plain = DataCollatorWithPadding(tokenizer)(features)
+    off = MaskingCollator(tokenizer, 0.0)(features)
+    assert all(off[k].equal(plain[k]) for k in plain)
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    masked = MaskingCollator(tokenizer, 0.9)(features)["input_ids"]
+    hit = masked == tokenizer.mask_token_id
+    special = torch.isin(plain["input_ids"], torch.tensor(tokenizer.all_special_ids))
+    assert hit.any() and not (hit & special).any() and not (hit & (plain["attention_mask"] == 0)).any()
+    assert masked[~hit].equal(plain["input_ids"][~hit])
+    assert parse_args(["--mask-rate", "0.1"]).mask_rate == 0.1
+    assert parse_command(["--recalibrate"])[1] and not parse_command([])[1]
+    with pytest.raises(ValueError, match="mask rate"):
+        MaskingCollator(tokenizer, 1.0)

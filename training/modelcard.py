@@ -103,7 +103,7 @@ that make an apology land badly and four strengths that help it land (`training/
 - Architecture: `service.modeling.HeartfeltClassifier`: the BERT encoder reads the unit with its
   neighbours as a second segment, mean-pools the unit's own tokens, and a linear layer gives one
   logit per label; `problem_type="multi_label_classification"`.
-- Labels (`config.json` `id2label`): {", ".join(f"`{x}`" for x in LABELS)}.
+{_ngram_line(training)}- Labels (`config.json` `id2label`): {", ".join(f"`{x}`" for x in LABELS)}.
 - Decision thresholds: one per label, tuned for {_f_beta(training)} on the validation split, stored in `heartfelt.json`.
 - Topic gate: a flag also needs the whole message to read as written to someone the writer hurt or
   is at odds with, scored by a logistic regression on the base encoder's (not fine-tuned) sentence
@@ -142,13 +142,26 @@ small model, not certainties.
 """
 
 
+def _ngram_line(training: dict) -> str:
+    weight = float(training["config"].get("ngram_weight", 0.0))
+    if not weight:
+        return ""
+    return (
+        f"- N-gram layer: each label's probability is {1 - weight:.0%} the encoder's and {weight:.0%} a logistic\n"
+        "  regression's on the unit's word 1-3 and character 2-5 grams (TF-IDF), fitted on the same train\n"
+        "  units (`ngram.npz`, `service.ngram`); thresholds and the gate read the blend.\n"
+    )
+
+
 def _gate_recall(training: dict) -> str:
     return f"{float(training['config'].get('gate_recall', 0.98)):.0%}"
 
 
 def _f_beta(training: dict) -> str:
     beta = float(training["config"].get("threshold_beta", 1.0))
-    return "F1" if beta == 1.0 else f"F-beta with beta {beta:g} (precision weighed more)"
+    text = "F1" if beta == 1.0 else f"F-beta with beta {beta:g} (precision weighed more)"
+    strengths = training["config"].get("strengths_threshold_beta")
+    return text if strengths is None else f"{text}; the strengths' for F-beta with beta {float(strengths):g}"
 
 
 def write_card(out: Path, report: dict, classifier, examples: list[dict], test_proba: np.ndarray | None = None) -> Path:

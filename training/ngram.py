@@ -1,0 +1,62 @@
+"""Fit the n-gram layer (``service.ngram``) on the train split's units and save it beside the weights.
+
+Word 1-3 grams and in-word character 2-5 grams of each unit alone (its neighbours added nothing
+measurable), TF-IDF weighted, and one logistic regression per label with balanced class weights.
+About 5 s on 13,000 units here (``training/EXPERIMENTS.md``, session 16).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from service.labels import LABELS
+from service.ngram import NGRAM_FILE
+from service.onnx_backend import sha256
+from training.dataset import UnitRow, targets
+
+WORD_NGRAMS = (1, 3)
+CHAR_NGRAMS = (2, 5)
+MIN_DF = {"word": 2, "char": 3}  # a term in fewer train units is noise to a linear model
+NGRAM_C = 8.0  # inverse L2 strength; 2 and 32 scored within 0.005 of it (session 16)
+
+
+def fit_ngram(model_dir: str | Path, rows: list[UnitRow], weight: float, seed: int = 42) -> dict:
+    """Fit on ``rows``, write ``ngram.npz`` into ``model_dir`` and return its ``heartfelt.json`` record."""
+    from scipy.sparse import hstack
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    texts = [r.text for r in rows]
+    vectorizers = {
+        "word": TfidfVectorizer(ngram_range=WORD_NGRAMS, min_df=MIN_DF["word"], sublinear_tf=True),
+        "char": TfidfVectorizer(analyzer="char_wb", ngram_range=CHAR_NGRAMS, min_df=MIN_DF["char"], sublinear_tf=True),
+    }
+    x = hstack([v.fit_transform(texts) for v in vectorizers.values()]).tocsr()
+    y = targets(rows)
+    coef = np.zeros((x.shape[1], len(LABELS)), dtype=np.float32)
+    intercept = np.zeros(len(LABELS), dtype=np.float32)
+    for j in range(len(LABELS)):
+        if y[:, j].min() == y[:, j].max():  # a tiny subsample may lack a label: it never fires
+            intercept[j] = -10.0 if y[0, j] == 0 else 10.0
+            continue
+        model = LogisticRegression(C=NGRAM_C, max_iter=3000, class_weight="balanced", random_state=seed)
+        model.fit(x, y[:, j])
+        coef[:, j], intercept[j] = model.coef_[0], model.intercept_[0]
+
+    arrays = {"coef": coef, "intercept": intercept}
+    for name, v in vectorizers.items():
+        arrays[f"{name}_terms"] = np.array(sorted(v.vocabulary_, key=v.vocabulary_.get))
+        arrays[f"{name}_idf"] = v.idf_.astype(np.float32)
+    path = Path(model_dir) / NGRAM_FILE
+    with path.open("wb") as fh:  # a file object: np.savez would append .npz to a str path
+        np.savez_compressed(fh, **arrays)
+    return {
+        "file": NGRAM_FILE,
+        "sha256": sha256(path),
+        "weight": weight,
+        "word_ngrams": list(WORD_NGRAMS),
+        "char_ngrams": list(CHAR_NGRAMS),
+        "terms": int(x.shape[1]),
+    }
