@@ -199,13 +199,26 @@ def analysis_breakdown(model_dir: Path, repeats: int) -> dict:
                 gate_s[0] += time.perf_counter() - started
 
         gate.scores = timed_scores
+    layer, ngram_s = classifier.ngram, [0.0]
+    if layer is not None:  # part of the classifier's calls: timed again on its own
+        proba = layer.proba
+
+        def timed_proba(units: list[str]):
+            started = time.perf_counter()
+            try:
+                return proba(units)
+            finally:
+                ngram_s[0] += time.perf_counter() - started
+
+        layer.proba = timed_proba
     analyzer.analyze(FLAGGED_3)  # fills the phrasebook cache, as a warm server has
-    model_s[0], pairs[0], gate_s[0] = 0.0, 0, 0.0
+    model_s[0], pairs[0], gate_s[0], ngram_s[0] = 0.0, 0, 0.0, 0.0
     times = time_calls(lambda: analyzer.analyze(FLAGGED_3), repeats, warmup=0)
     return {
         "p50_ms": pct(times, 50),
         "model_share": model_s[0] * 1000 / sum(times),
         "gate_share": gate_s[0] * 1000 / sum(times),
+        "ngram_share": ngram_s[0] * 1000 / sum(times),
         "pairs_per_analysis": pairs[0] / repeats,
     }
 
@@ -364,7 +377,8 @@ def markdown(report: dict) -> str:
         f"classifier's calls ran for {bd['model_share']:.0%} of it, over {bd['pairs_per_analysis']:.0f} (unit, "
         f"context) pairs per analysis (its units, then the suggestions' candidates), and the topic gate's pass "
         f"over the whole message for {bd.get('gate_share', 0.0):.0%}; the gate runs beside the candidates, so the "
-        "two overlap.",
+        f"two overlap. The n-gram layer's share of the classifier's calls: {bd.get('ngram_share', 0.0):.1%} of "
+        "the analysis.",
     ]
     ty = report["model"]["typing"]
     off, on = ty["pair cache off"], ty["pair cache on"]

@@ -201,6 +201,7 @@ def create_app(settings: Settings | None = None, rewriter: Rewriter | None = Non
             thresholds=meta.thresholds,
             topic_gate_threshold=gate.threshold if (gate := analyzer.classifier.topic_gate) else None,
             topic_gate_confidence_weight=gate.confidence_weight if gate else None,
+            ngram_weight=layer.weight if (layer := analyzer.classifier.ngram) else None,
             max_text_length=settings.max_text_length,
             max_batch_items=settings.max_batch_items,
             max_body_bytes=settings.max_body_bytes,

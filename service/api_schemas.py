@@ -75,6 +75,11 @@ class Info(BaseModel):
         "logit(gate score) + weight * logit(strongest flag probability, clipped to [0.5, 0.999]) reaches "
         "logit(topic_gate_threshold); 0 means the gate score alone (null: no gate)",
     )
+    ngram_weight: float | None = Field(
+        None,
+        description="each label's probability is (1 - weight) * the encoder's + weight * the n-gram layer's "
+        "before the thresholds apply (null: the encoder alone)",
+    )
     max_text_length: int
     max_batch_items: int
     max_body_bytes: int

@@ -40,7 +40,7 @@ class MicroBatcher:
     def __init__(self, classifier: Classifier, max_wait_ms: float = 2.0, max_units: int = 64, queue_limit: int = 256):
         self.classifier = classifier
         self.info, self.hidden_size, self.backend = classifier.info, classifier.hidden_size, classifier.backend
-        self.decide, self.topic_gate = classifier.decide, classifier.topic_gate
+        self.decide, self.topic_gate, self.ngram = classifier.decide, classifier.topic_gate, classifier.ngram
         self.context_words = classifier.context_words
         self.max_wait = max_wait_ms / 1000
         self.max_units = max_units

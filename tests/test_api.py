@@ -10,6 +10,7 @@ from service.api import create_app
 from service.schemas import Analysis
 from service.settings import Settings
 from training.topic_gate import CONFIDENCE_WEIGHT
+from training.train import TrainConfig
 
 
 def make_client(rewriter, model_dir, **overrides) -> TestClient:
@@ -35,6 +36,7 @@ def test_health_info_and_openapi(client):
     assert info["name"] == "heartfelt-minilm" and len(info["labels"]) == 10
     assert 0.0 < info["topic_gate_threshold"] < 1.0
     assert info["topic_gate_confidence_weight"] == CONFIDENCE_WEIGHT  # the build's rule (training.topic_gate)
+    assert info["ngram_weight"] == TrainConfig.ngram_weight  # the build's blend (service.ngram)
     assert info["max_batch_items"] == 4 and info["max_text_length"] == 5000 and info["max_body_bytes"] == 2048
     spec = client.get("/openapi.json").json()
     responses = spec["paths"]["/v1/analyze"]["post"]["responses"]

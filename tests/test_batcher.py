@@ -67,6 +67,7 @@ class GatedClassifier:
         self.inner, self.gate, self.entered = inner, threading.Event(), threading.Event()
         self.info, self.hidden_size, self.backend = inner.info, inner.hidden_size, inner.backend
         self.decide, self.topic_gate, self.context_words = inner.decide, inner.topic_gate, inner.context_words
+        self.ngram = inner.ngram
 
     def predict(self, units, contexts, batch_size=64):
         self.entered.set()

@@ -101,3 +101,20 @@ def test_classifier_blends_the_layer_in(tiny_model_dir: Path) -> None:
         w = classifier.ngram.weight
         expected = (1 - w) * encoder + w * classifier.ngram.proba(units)
         np.testing.assert_allclose(classifier.predict(units, contexts)[0], expected, atol=1e-6)
+
+
+def test_weights_are_compared_on_validation_and_test(tiny_model_dir: Path, write_corpus) -> None:
+    """`python -m training.ngram` scores the blend per weight; the layer alone learns a lexical pattern."""
+    from training.ngram import compare_weights
+
+    sorry = ["Sorry if you were hurt.", "I'm sorry if that upset you.", "Sorry if you felt bad."]
+    plain = ["The bus leaves at six.", "Bring the blue folder.", "Lunch is at noon today."]
+    messages = [("train", [(s, ["non_apology"]), (p, [])]) for s in sorry for p in plain]
+    messages += [
+        (split, [("Sorry if you were upset.", ["non_apology"]), ("The folder is blue.", [])])
+        for split in ("validation", "test")
+    ]
+    rows = compare_weights(tiny_model_dir, [0.0, 1.0], beta=1.0, corpus=write_corpus("c", messages))
+    assert [r["weight"] for r in rows] == [0.0, 1.0]
+    alone = rows[1]
+    assert alone["validation"] == alone["test"] == round(1 / 6, 4)  # non-apology perfect; no other flag present

@@ -104,7 +104,7 @@ that make an apology land badly and four strengths that help it land (`training/
   neighbours as a second segment, mean-pools the unit's own tokens, and a linear layer gives one
   logit per label; `problem_type="multi_label_classification"`.
 {_ngram_line(training)}- Labels (`config.json` `id2label`): {", ".join(f"`{x}`" for x in LABELS)}.
-- Decision thresholds: one per label, tuned for {_f_beta(training)} on the validation split, stored in `heartfelt.json`.
+- Decision thresholds: one per label, tuned on the validation split for {_f_beta(training)}, stored in `heartfelt.json`.
 - Topic gate: a flag also needs the whole message to read as written to someone the writer hurt or
   is at odds with, scored by a logistic regression on the base encoder's (not fine-tuned) sentence
   embedding of the message (`topic.int8.onnx`, `service.topic_gate`), fitted on the train split's
@@ -159,9 +159,9 @@ def _gate_recall(training: dict) -> str:
 
 def _f_beta(training: dict) -> str:
     beta = float(training["config"].get("threshold_beta", 1.0))
-    text = "F1" if beta == 1.0 else f"F-beta with beta {beta:g} (precision weighed more)"
     strengths = training["config"].get("strengths_threshold_beta")
-    return text if strengths is None else f"{text}; the strengths' for F-beta with beta {float(strengths):g}"
+    own = "" if strengths is None else f"; the strengths: beta {float(strengths):g}"
+    return "F1" if beta == 1.0 and not own else f"F-beta with beta {beta:g} (precision weighed more{own})"
 
 
 def write_card(out: Path, report: dict, classifier, examples: list[dict], test_proba: np.ndarray | None = None) -> Path:

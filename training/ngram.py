@@ -3,10 +3,17 @@
 Word 1-3 grams and in-word character 2-5 grams of each unit alone (its neighbours added nothing
 measurable), TF-IDF weighted, and one logistic regression per label with balanced class weights.
 About 5 s on 13,000 units here (``training/EXPERIMENTS.md``, session 16).
+
+    python -m training.ngram [--model M] [--weights 0,0.2,0.4,0.6,1] [--beta 0.6]
+
+measures the blend at several weights on a built model's encoder: per label, thresholds tuned on
+validation for F-beta, then unit-level macro-F1 over the flags on validation and test (no topic gate).
 """
 
 from __future__ import annotations
 
+import argparse
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -60,3 +67,50 @@ def fit_ngram(model_dir: str | Path, rows: list[UnitRow], weight: float, seed: i
         "char_ngrams": list(CHAR_NGRAMS),
         "terms": int(x.shape[1]),
     }
+
+
+def compare_weights(model_dir: Path, weights: list[float], beta: float, corpus: Path | None = None) -> list[dict]:
+    """Unit-level flags macro-F1 of the blend at each weight, the encoder's probabilities read once."""
+    from service.classifier import TorchClassifier
+    from service.ngram import NgramLayer
+    from training.dataset import load_corpus, split_rows
+    from training.evaluate import label_metrics
+    from training.train import TrainConfig, tune_thresholds
+
+    encoder = TorchClassifier(model_dir)
+    examples = load_corpus(corpus) if corpus else load_corpus()
+    rows = {s: split_rows(examples, s, encoder.context_words) for s in ("train", "validation", "test")}
+    with tempfile.TemporaryDirectory() as scratch:
+        layer = NgramLayer(scratch, fit_ngram(scratch, rows["train"], weight=0.0))
+        own = {s: layer.proba([r.text for r in rows[s]]) for s in ("validation", "test")}
+    base = {s: encoder._predict([r.text for r in rows[s]], [r.context for r in rows[s]], 64)[0] for s in own}
+    results = []
+    for w in weights:
+        blend = {s: (1 - w) * base[s] + w * own[s] for s in own}
+        y = {s: targets(rows[s]) for s in own}
+        thresholds = tune_thresholds(y["validation"], blend["validation"], TrainConfig.threshold_floor, beta)
+        cut = np.array([thresholds[label] for label in LABELS])
+        scores = {s: label_metrics(y[s], blend[s] >= cut)["macro_f1_flags"] for s in own}
+        results.append({"weight": w, "validation": round(scores["validation"], 4), "test": round(scores["test"], 4)})
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    import json
+
+    from service.settings import get_settings
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, default=get_settings().model_path)
+    parser.add_argument("--weights", default="0,0.2,0.3,0.4,0.5,0.6,1", help="comma-separated blend weights")
+    parser.add_argument("--beta", type=float, default=0.6, help="thresholds tuned for validation F-beta")
+    parser.add_argument("--corpus", type=Path, default=None, help="a corpus built elsewhere (experiments)")
+    args = parser.parse_args(argv)
+    weights = [float(w) for w in args.weights.split(",")]
+    for row in compare_weights(args.model, weights, args.beta, args.corpus):
+        print(json.dumps(row))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
