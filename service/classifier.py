@@ -43,7 +43,7 @@ def read_metadata(model_dir: Path) -> dict:
 class Classifier:
     """What every backend shares: metadata, thresholds, the topic gate and the decision rule.
 
-    A backend implements :meth:`_predict`; this base class holds nothing that needs torch, so the
+    A backend implements :meth:`predict_encoder`; this base class holds nothing that needs torch, so the
     ONNX backend can serve without importing it.
     """
 
@@ -77,13 +77,15 @@ class Classifier:
 
         The probabilities are the encoder's blended with the n-gram layer's, when the model has one.
         """
-        proba, vectors = self._predict(units, contexts, batch_size)
+        proba, vectors = self.predict_encoder(units, contexts, batch_size)
         if self.ngram is not None and units:
             proba = self.ngram.blend(proba, units)
         return proba, vectors
 
-    def _predict(self, units: list[str], contexts: list[str], batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-        """The encoder's own probabilities and embeddings (each backend's pass)."""
+    def predict_encoder(
+        self, units: list[str], contexts: list[str], batch_size: int = 64
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The encoder's own probabilities and embeddings, before any blend (each backend's pass)."""
         raise NotImplementedError
 
     def predict_proba(self, units: list[str], contexts: list[str], batch_size: int = 64) -> np.ndarray:
@@ -124,7 +126,9 @@ class TorchClassifier(Classifier):
         self._load_metadata(model_dir, labels)
         self.hidden_size = int(self.model.config.hidden_size)
 
-    def _predict(self, units: list[str], contexts: list[str], batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    def predict_encoder(
+        self, units: list[str], contexts: list[str], batch_size: int = 64
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities and L2-normalised unit embeddings (the pooled vectors) from the same pass."""
         if not units:
             return self._empty()

@@ -111,7 +111,9 @@ class OnnxClassifier(Classifier):
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="heartfelt-onnx") if self.workers > 1 else None
         self.cache = PairCache(cache_size)
 
-    def _predict(self, units: list[str], contexts: list[str], batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    def predict_encoder(
+        self, units: list[str], contexts: list[str], batch_size: int = 64
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities and L2-normalised unit vectors; ``batch_size`` is unused (pairs run alone)."""
         if not units:
             return self._empty()

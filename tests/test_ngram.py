@@ -97,7 +97,7 @@ def test_classifier_blends_the_layer_in(tiny_model_dir: Path) -> None:
     contexts = ["", "", ""]
     for backend in ("torch", "onnx"):
         classifier = load_classifier(tiny_model_dir, backend)
-        encoder, _ = classifier._predict(units, contexts, 64)
+        encoder, _ = classifier.predict_encoder(units, contexts)
         w = classifier.ngram.weight
         expected = (1 - w) * encoder + w * classifier.ngram.proba(units)
         np.testing.assert_allclose(classifier.predict(units, contexts)[0], expected, atol=1e-6)

@@ -83,7 +83,7 @@ def compare_weights(model_dir: Path, weights: list[float], beta: float, corpus: 
     with tempfile.TemporaryDirectory() as scratch:
         layer = NgramLayer(scratch, fit_ngram(scratch, rows["train"], weight=0.0))
         own = {s: layer.proba([r.text for r in rows[s]]) for s in ("validation", "test")}
-    base = {s: encoder._predict([r.text for r in rows[s]], [r.context for r in rows[s]], 64)[0] for s in own}
+    base = {s: encoder.predict_encoder([r.text for r in rows[s]], [r.context for r in rows[s]])[0] for s in own}
     results = []
     for w in weights:
         blend = {s: (1 - w) * base[s] + w * own[s] for s in own}

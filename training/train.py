@@ -164,7 +164,7 @@ def _write_metadata(out: Path, thresholds: dict[str, float], extra: dict) -> dic
 
 def model_version(out: Path, meta: dict) -> str:
     """``<package>+<weights>.<decision rule>``: the weights' digest, then a digest of what decides a flag
-    (thresholds, context, the topic gate), so refitting the gate or the thresholds changes the version
+    (thresholds, context, the topic gate, the n-gram layer), so refitting any of them changes the version
     every response reports, while the first part still names the weights."""
     rule = {key: meta.get(key) for key in ("thresholds", "context_words", "topic_gate")}
     if "ngram" in meta:
