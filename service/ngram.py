@@ -8,7 +8,8 @@ tuned on the blended probabilities.
 
 The build fits the vocabulary, idf and weights with scikit-learn (``training.ngram``). Serving
 recomputes the same TF-IDF features here with numpy, so the server imports neither scikit-learn nor
-SciPy (about 1 s of start-up and 50 MB); ``tests/test_ngram.py`` checks the two agree on the corpus.
+SciPy: importing them took 1.0 s and 119 MB of resident memory here (session 16), against start-up
+and memory targets of 2 s and 300 MB. ``tests/test_ngram.py`` checks the two agree on the corpus.
 """
 
 from __future__ import annotations

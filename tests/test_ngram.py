@@ -92,7 +92,7 @@ def test_classifier_blends_the_layer_in(tiny_model_dir: Path) -> None:
     from service.loader import load_classifier
 
     meta = json.loads((tiny_model_dir / METADATA_FILE).read_text(encoding="utf-8"))
-    assert meta["ngram"]["weight"] > 0
+    assert meta["ngram"]["weight"] > 0 and meta["training"]["ngram_seconds"] > 0  # the fit's time is reported
     units = ["I'm sorry if you were hurt.", "You're overreacting.", "See you Sunday."]
     contexts = ["", "", ""]
     for backend in ("torch", "onnx"):

@@ -2,7 +2,7 @@
 
 Word 1-3 grams and in-word character 2-5 grams of each unit alone (its neighbours added nothing
 measurable), TF-IDF weighted, and one logistic regression per label with balanced class weights.
-About 5 s on 13,000 units here (``training/EXPERIMENTS.md``, session 16).
+About 5-7 s on 13,068 units here (`ngram_seconds` in `metrics.json`; `training/EXPERIMENTS.md`, session 16).
 
     python -m training.ngram [--model M] [--weights 0,0.2,0.4,0.6,1] [--beta 0.6]
 

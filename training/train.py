@@ -332,7 +332,9 @@ def calibrate(
     out = Path(config.output_dir)
     layers = {"context_words": config.context_words}
     if config.ngram_weight:
+        started = time.perf_counter()
         layers["ngram"] = fit_ngram(out, train_rows, config.ngram_weight, config.seed)
+        training_info = {**training_info, "ngram_seconds": round(time.perf_counter() - started, 1)}
     _write_metadata(out, dict.fromkeys(LABELS, 0.5), layers)
 
     classifier = TorchClassifier(out)
