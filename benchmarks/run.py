@@ -168,6 +168,24 @@ def unit_throughput(model_dir: Path, units: int = 256) -> dict:
     return {name: len(texts) * 1000 / pct(time_calls(fn, 5, warmup=1), 50) for name, fn in runs.items()}
 
 
+def _time_method(owner, name: str) -> list[float]:
+    """Wrap ``owner.name`` so each call adds its seconds to the returned one-item list (none: stays 0)."""
+    seconds = [0.0]
+    if owner is None:
+        return seconds
+    inner = getattr(owner, name)
+
+    def timed(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            seconds[0] += time.perf_counter() - started
+
+    setattr(owner, name, timed)
+    return seconds
+
+
 def analysis_breakdown(model_dir: Path, repeats: int) -> dict:
     """In-process analysis of the flagged message (ONNX backend, with verified suggestions): its
     p50, the share of that time spent in model calls, and how many (unit, context) pairs it runs."""
@@ -187,30 +205,8 @@ def analysis_breakdown(model_dir: Path, repeats: int) -> dict:
             pairs[0] += len(units)
 
     classifier.predict = timed_predict
-    gate, gate_s = classifier.topic_gate, [0.0]
-    if gate is not None:
-        scores = gate.scores
-
-        def timed_scores(texts: list[str]):
-            started = time.perf_counter()
-            try:
-                return scores(texts)
-            finally:
-                gate_s[0] += time.perf_counter() - started
-
-        gate.scores = timed_scores
-    layer, ngram_s = classifier.ngram, [0.0]
-    if layer is not None:  # part of the classifier's calls: timed again on its own
-        proba = layer.proba
-
-        def timed_proba(units: list[str]):
-            started = time.perf_counter()
-            try:
-                return proba(units)
-            finally:
-                ngram_s[0] += time.perf_counter() - started
-
-        layer.proba = timed_proba
+    gate_s = _time_method(classifier.topic_gate, "scores")
+    ngram_s = _time_method(classifier.ngram, "proba")  # part of the classifier's calls: timed again on its own
     analyzer.analyze(FLAGGED_3)  # fills the phrasebook cache, as a warm server has
     model_s[0], pairs[0], gate_s[0], ngram_s[0] = 0.0, 0, 0.0, 0.0
     times = time_calls(lambda: analyzer.analyze(FLAGGED_3), repeats, warmup=0)

@@ -65,17 +65,18 @@ class NgramLayer:
             self.parts, offset = [], 0
             for name, analyzer, (low, high) in parts:
                 terms = saved[f"{name}_terms"].tolist()
-                vocab = {term: offset + i for i, term in enumerate(terms)}
-                idf = saved[f"{name}_idf"].astype(np.float32)
-                self.parts.append((analyzer, int(low), int(high), vocab, offset, idf))
+                self.parts.append((analyzer, int(low), int(high), {term: offset + i for i, term in enumerate(terms)}))
                 offset += len(terms)
-        if offset != self.coef.shape[0]:
-            raise ValueError(f"{path.name}: {offset} terms but {self.coef.shape[0]} weight rows")
+            # one idf per column, in the same order as the weights' rows
+            self.idf = np.concatenate([saved[f"{name}_idf"] for name, _, _ in parts]).astype(np.float32)
+        if not offset == len(self.idf) == self.coef.shape[0]:
+            counts = f"{offset} terms, {len(self.idf)} idf values, {self.coef.shape[0]} weight rows"
+            raise ValueError(f"{path.name}: {counts}")
 
     def features(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """Column indices and values of ``text``'s row: per part, sublinear tf times idf, L2-normalised."""
         indices, values = [], []
-        for analyzer, low, high, vocab, offset, idf in self.parts:
+        for analyzer, low, high, vocab in self.parts:
             counts: dict[int, int] = {}
             for gram in analyzer(text, low, high):
                 col = vocab.get(gram)
@@ -85,7 +86,7 @@ class NgramLayer:
                 continue
             cols = np.fromiter(counts, dtype=np.int64, count=len(counts))
             tf = 1.0 + np.log(np.fromiter(counts.values(), dtype=np.float32, count=len(counts)))
-            weighted = tf * idf[cols - offset]
+            weighted = tf * self.idf[cols]
             indices.append(cols)
             values.append(weighted / np.linalg.norm(weighted))
         if not indices:

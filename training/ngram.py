@@ -84,10 +84,10 @@ def compare_weights(model_dir: Path, weights: list[float], beta: float, corpus: 
         layer = NgramLayer(scratch, fit_ngram(scratch, rows["train"], weight=0.0))
         own = {s: layer.proba([r.text for r in rows[s]]) for s in ("validation", "test")}
     base = {s: encoder.predict_encoder([r.text for r in rows[s]], [r.context for r in rows[s]])[0] for s in own}
+    y = {s: targets(rows[s]) for s in own}
     results = []
     for w in weights:
         blend = {s: (1 - w) * base[s] + w * own[s] for s in own}
-        y = {s: targets(rows[s]) for s in own}
         thresholds = tune_thresholds(y["validation"], blend["validation"], TrainConfig.threshold_floor, beta)
         cut = np.array([thresholds[label] for label in LABELS])
         scores = {s: label_metrics(y[s], blend[s] >= cut)["macro_f1_flags"] for s in own}

@@ -205,6 +205,11 @@ def epoch_average_callback(model, last_epochs: int, epochs: float):
     return EpochAverage()
 
 
+def config_record(config: TrainConfig) -> dict:
+    """The settings as ``heartfelt.json`` records them: plain JSON, paths as text."""
+    return json.loads(json.dumps(asdict(config), default=str))
+
+
 def training_rows(config: TrainConfig, examples: list[dict]) -> list[UnitRow]:
     """The train split's units, with those of ``config.recomposed``, subsampled to ``max_train_units``."""
     rows = split_rows(examples, "train", config.context_words)
@@ -299,7 +304,7 @@ def train(config: TrainConfig) -> dict:
         "train_units": len(train_rows),
         "train_seconds": round(train_seconds, 1),
         "torch_threads": torch.get_num_threads(),
-        "config": json.loads(json.dumps(asdict(config), default=str)),  # paths as text
+        "config": config_record(config),
     }
     return calibrate(config, examples, train_rows, base, training_info)
 
@@ -310,7 +315,7 @@ def recalibrate(config: TrainConfig) -> dict:
     from training.embeddings import base_model_path
 
     out = Path(config.output_dir)
-    info = {**read_metadata(out).get("training", {}), "config": json.loads(json.dumps(asdict(config), default=str))}
+    info = {**read_metadata(out).get("training", {}), "config": config_record(config)}
     examples = load_corpus(config.corpus)
     base = config.base_model or str(base_model_path())
     return calibrate(config, examples, training_rows(config, examples), base, info)
