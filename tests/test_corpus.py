@@ -8,8 +8,8 @@ import pytest
 
 from service.segmenter import segment
 from training.data import CORPUS_PATH, SENTENCES_DIR
-from training.data.build import assign_splits
-from training.data.pools import PoolError, Sentence, normalise, parse_line
+from training.data.build import _message, assign_splits, kept_messages
+from training.data.pools import Clause, PoolError, Sentence, normalise, parse_line
 from training.data.validate import validate
 from training.dataset import load_corpus
 
@@ -128,6 +128,46 @@ def test_sentences_keep_their_split_when_the_pools_grow():
     assert splits[50] == "test" and splits[20] == splits[51] == "test"  # held out wins: nothing leaks
     shares = {sp: splits.count(sp) for sp in ("train", "validation", "test")}
     assert abs(shares["train"] - 70) <= 2 and abs(shares["validation"] - 12) <= 2 and abs(shares["test"] - 18) <= 2
+
+
+def test_messages_are_kept_when_the_pools_grow():
+    def sentence(text: str, labels: tuple[str, ...], *clauses: tuple[str, tuple[str, ...]]) -> Sentence:
+        parts, offset = [], 0
+        for part, part_labels in clauses:
+            parts.append(Clause(offset, part, part_labels))
+            offset += len(part) + 1
+        return Sentence(text, labels, "friendship", "careful", None, False, tuple(parts))
+
+    hurt = "I'm sorry if you were hurt,"
+    started = sentence(f"{hurt} but you started it.", ("non_apology", "blame"),
+                       (hurt, ("non_apology",)), ("but you started it.", ("blame",)))  # fmt: skip
+    tired = sentence(f"{hurt} but I was tired.", ("non_apology", "excuse"),
+                     (hurt, ("non_apology",)), ("but I was tired.", ("excuse",)))  # fmt: skip
+    lied = sentence("I lied about Friday.", ("ownership",))
+    move_on = sentence("Can we move on?", ("pressure",))
+    old = [_message([tired, lied], "test", "composed"), _message([move_on], "train", "written")]
+
+    relabelled = sentence("I lied about Friday.", ("vague",))  # a label fixed in the pools since
+    pools = [started, tired, relabelled, move_on, sentence("A new line.", ())]
+    kept, used = kept_messages(old, pools, ["test", "test", "test", "validation", "train"])
+    # the first message is made again from the same sentences (not `started`, which opens the same way),
+    # with the pools' labels; the second is not kept, since its sentence has moved to another split
+    assert [(m["id"], m["text"]) for m in kept] == [(old[0]["id"], old[0]["text"])]
+    assert used == {1, 2}
+    assert [u["labels"] for u in kept[0]["units"]] == [["non_apology"], ["excuse"], ["vague"]]
+
+
+def test_the_committed_corpus_keeps_every_message_it_can():
+    """Rebuilding from the committed pools reads every committed message back (none recomposed)."""
+    from training.data.build import previous_examples
+    from training.data.pools import dedupe, load_pools
+
+    examples = load_corpus()
+    sentences, _ = dedupe(load_pools())
+    split_of = {ex["text"][u["start"] : u["end"]]: ex["split"] for ex in examples for u in ex["units"]}
+    splits = [split_of.get(s.clauses[0].text if s.clauses else s.text, "train") for s in sentences]
+    kept, used = kept_messages(previous_examples(CORPUS_PATH), sentences, splits)
+    assert len(kept) == len(examples) and len(used) == len(sentences)
 
 
 def test_validator_rejects_public_writing_that_is_labelled_or_repeats_the_corpus(tmp_path):

@@ -12,8 +12,12 @@ Steps, all seeded so the corpus is reproducible:
    sentence and its near-twin always land in the same split;
 3. assign whole groups to train/validation/test, stratified by each sentence's first label; sentences
    already in the committed ``corpus.jsonl`` keep their split (``--reassign`` draws them all afresh);
-4. compose multi-sentence messages inside each split (so split pools stay disjoint): a third of
-   the sentences stand alone, the rest are joined 2-4 at a time, by situation (or genre) and register.
+4. keep every message of the committed ``corpus.jsonl`` whose sentences are all still in the pools,
+   in the same split, as it was (its labels are read from the pools again), so that test figures
+   before and after a round of writing are measured on the same messages and the blind readings in
+   ``agreement/`` still point at their units;
+5. compose the other sentences into new messages inside each split (so split pools stay disjoint):
+   a third of them stand alone, the rest are joined 2-4 at a time, by situation (or genre) and register.
 """
 
 from __future__ import annotations
@@ -100,6 +104,50 @@ def previous_splits(path: Path) -> dict[str, str]:
                 for u in ex["units"]:
                     out[normalise(ex["text"][u["start"] : u["end"]])] = ex["split"]
     return out
+
+
+def previous_examples(path: Path) -> list[dict]:
+    """The messages of an earlier build (none when there is none)."""
+    if not path.is_file():
+        return []
+    with path.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def kept_messages(previous: list[dict], sentences: list[Sentence], splits: list[str]) -> tuple[list[dict], set[int]]:
+    """The earlier messages that can be made again from the same sentences in the same split, and those sentences.
+
+    A message is read back unit by unit: a unit is a whole sentence, or the first clause of a sentence
+    whose clauses follow it. A message with a sentence that is gone, moved split or already used is
+    dropped, and its other sentences are composed afresh.
+    """
+    starting: dict[str, list[int]] = defaultdict(list)  # many sentences open with "I'm sorry if you were hurt,"
+    for i, s in enumerate(sentences):
+        starting[s.clauses[0].text if s.clauses else s.text].append(i)
+
+    def units_of(i: int) -> list[str]:
+        return [c.text for c in sentences[i].clauses] or [sentences[i].text]
+
+    kept, used = [], set()
+    for ex in previous:
+        units = [ex["text"][u["start"] : u["end"]] for u in ex["units"]]
+        parts, k = [], 0
+        while k < len(units):
+            fits = [
+                i for i in starting.get(units[k], [])
+                if splits[i] == ex["split"] and i not in used and i not in parts
+                and units_of(i) == units[k : k + len(units_of(i))]
+            ]  # fmt: skip
+            if not fits:
+                break
+            parts.append(max(fits, key=lambda i: len(units_of(i))))  # the longest reading of these units
+            k += len(units_of(parts[-1]))
+        else:
+            message = _message([sentences[i] for i in parts], ex["split"], ex["source"])
+            if message["text"] == ex["text"]:
+                kept.append(message)
+                used.update(parts)
+    return kept, used
 
 
 def assign_splits(
@@ -215,7 +263,8 @@ def compose(sentences: list[Sentence], split: str, rng: random.Random) -> list[d
 def build(
     out_path: Path = CORPUS_PATH, split_seed: int = SEED, compose_seed: int = SEED, keep_splits: bool = True
 ) -> dict:
-    """Pools -> corpus. With ``keep_splits`` the sentences already in ``corpus.jsonl`` keep their splits."""
+    """Pools -> corpus. With ``keep_splits`` the sentences already in ``corpus.jsonl`` keep their splits, and
+    its messages are kept where their sentences all still are (``--reassign``: everything drawn afresh)."""
     from training.embeddings import embed
 
     sentences, dropped = dedupe(load_pools())
@@ -224,10 +273,10 @@ def build(
     # texts equal after normalisation ("I messed up," / "i messed up;") are joined even below the cosine bar
     groups = union_owners(owners, len(sentences), near_duplicate_groups(embed(texts)), [normalise(t) for t in texts])
     splits = assign_splits(sentences, groups, split_seed, previous_splits(CORPUS_PATH) if keep_splits else None)
+    examples, used = kept_messages(previous_examples(CORPUS_PATH), sentences, splits) if keep_splits else ([], set())
     rng = random.Random(compose_seed)
-    examples = []
     for split in SPLIT_SHARES:
-        pool = [s for s, sp in zip(sentences, splits, strict=True) if sp == split]
+        pool = [s for i, (s, sp) in enumerate(zip(sentences, splits, strict=True)) if sp == split and i not in used]
         examples.extend(compose(pool, split, rng))
     examples.sort(key=lambda e: (list(SPLIT_SHARES).index(e["split"]), e["id"]))
     with out_path.open("w", encoding="utf-8") as fh:
