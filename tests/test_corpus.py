@@ -159,14 +159,14 @@ def test_messages_are_kept_when_the_pools_grow():
 
 def test_the_committed_corpus_keeps_every_message_it_can():
     """Rebuilding from the committed pools reads every committed message back (none recomposed)."""
-    from training.data.build import previous_examples
+    from training.data.build import previous_examples, unit_splits
     from training.data.pools import dedupe, load_pools
 
-    examples = load_corpus()
+    examples = previous_examples(CORPUS_PATH)
     sentences, _ = dedupe(load_pools())
-    split_of = {ex["text"][u["start"] : u["end"]]: ex["split"] for ex in examples for u in ex["units"]}
-    splits = [split_of.get(s.clauses[0].text if s.clauses else s.text, "train") for s in sentences]
-    kept, used = kept_messages(previous_examples(CORPUS_PATH), sentences, splits)
+    split_of = unit_splits(examples)
+    splits = [split_of.get(normalise(s.clauses[0].text if s.clauses else s.text), "train") for s in sentences]
+    kept, used = kept_messages(examples, sentences, splits)
     assert len(kept) == len(examples) and len(used) == len(sentences)
 
 

@@ -69,10 +69,18 @@ def fit_ngram(model_dir: str | Path, rows: list[UnitRow], weight: float, seed: i
     }
 
 
+def fitted_proba(train: list[UnitRow], splits: dict[str, list[UnitRow]], seed: int = 42) -> dict[str, np.ndarray]:
+    """Fit the layer on ``train`` in a scratch directory and score each split's units with it."""
+    from service.ngram import NgramLayer
+
+    with tempfile.TemporaryDirectory() as scratch:
+        layer = NgramLayer(scratch, fit_ngram(scratch, train, weight=0.0, seed=seed))
+        return {name: layer.proba([r.text for r in rows]) for name, rows in splits.items()}
+
+
 def compare_weights(model_dir: Path, weights: list[float], beta: float, corpus: Path | None = None) -> list[dict]:
     """Unit-level flags macro-F1 of the blend at each weight, the encoder's probabilities read once."""
     from service.classifier import TorchClassifier
-    from service.ngram import NgramLayer
     from training.dataset import load_corpus, split_rows
     from training.evaluate import label_metrics
     from training.train import TrainConfig, tune_thresholds
@@ -80,9 +88,7 @@ def compare_weights(model_dir: Path, weights: list[float], beta: float, corpus: 
     encoder = TorchClassifier(model_dir)
     examples = load_corpus(corpus) if corpus else load_corpus()
     rows = {s: split_rows(examples, s, encoder.context_words) for s in ("train", "validation", "test")}
-    with tempfile.TemporaryDirectory() as scratch:
-        layer = NgramLayer(scratch, fit_ngram(scratch, rows["train"], weight=0.0))
-        own = {s: layer.proba([r.text for r in rows[s]]) for s in ("validation", "test")}
+    own = fitted_proba(rows["train"], {s: rows[s] for s in ("validation", "test")})
     base = {s: encoder.predict_encoder([r.text for r in rows[s]], [r.context for r in rows[s]])[0] for s in own}
     y = {s: targets(rows[s]) for s in own}
     results = []

@@ -24,13 +24,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from service.labels import LABELS
 from training.dataset import UnitRow, targets
+
+if TYPE_CHECKING:
+    from service.classifier import TorchClassifier
 
 SPLITS = ("validation", "test")
 KNN_K = 10
@@ -72,27 +75,26 @@ def logistic_proba(
 
 
 def read_units(
-    model_dir: Path, rows: dict[str, list[UnitRow]], second: Path | None, seed: int
+    encoder: TorchClassifier, rows: dict[str, list[UnitRow]], second: Path | None, seed: int
 ) -> dict[str, Probabilities]:
-    """Every reader's probabilities on the validation and test units (see the module docstring)."""
+    """Every reader's probabilities on the validation and test units (see the module docstring).
+
+    ``encoder`` is the built model's ``TorchClassifier``; ``rows`` hold the train split and ``SPLITS``.
+    """
     from service.classifier import TorchClassifier
-    from service.ngram import NgramLayer
     from training.embeddings import embed
-    from training.ngram import fit_ngram
+    from training.ngram import fitted_proba
 
     def encoder_pass(classifier: TorchClassifier, split: str) -> tuple[np.ndarray, np.ndarray]:
         return classifier.predict_encoder([r.text for r in rows[split]], [r.context for r in rows[split]])
 
-    encoder = TorchClassifier(model_dir)
     passes = {s: encoder_pass(encoder, s) for s in ("train", *SPLITS)}
     train_y = targets(rows["train"])
     readers = {
         "encoder": {s: passes[s][0] for s in SPLITS},
         "knn": {s: knn_proba(passes[s][1], passes["train"][1], train_y) for s in SPLITS},
+        "ngram": fitted_proba(rows["train"], {s: rows[s] for s in SPLITS}, seed),
     }
-    with tempfile.TemporaryDirectory() as scratch:
-        layer = NgramLayer(scratch, fit_ngram(scratch, rows["train"], weight=0.0, seed=seed))
-        readers["ngram"] = {s: layer.proba([r.text for r in rows[s]]) for s in SPLITS}
     base = {s: embed([r.text for r in rows[s]]) for s in ("train", *SPLITS)}
     readers["base"] = logistic_proba(base.pop("train"), train_y, base, seed)
     if second is not None:
@@ -113,18 +115,14 @@ def flags_f1(y: dict[str, np.ndarray], proba: Probabilities, beta: float) -> dic
 
 def per_label_weights(y: np.ndarray, encoder: np.ndarray, ngram: np.ndarray, beta: float) -> np.ndarray:
     """Each label's n-gram weight with the best validation F-beta at that label's own best threshold."""
-    from training.train import THRESHOLD_GRID, TrainConfig
+    from training.train import TrainConfig, best_threshold
 
-    b2 = beta * beta
-    grid = np.array([t for t in THRESHOLD_GRID if t >= TrainConfig.threshold_floor])
     best = np.zeros(len(LABELS))
     for j in range(len(LABELS)):
-        scores = []
-        for w in PER_LABEL_GRID:
-            p = (1 - w) * encoder[:, j] + w * ngram[:, j]
-            pred = p[None, :] >= grid[:, None]
-            tp = (pred & (y[:, j] == 1)).sum(axis=1)
-            scores.append(((1 + b2) * tp / np.maximum(pred.sum(axis=1) + b2 * y[:, j].sum(), 1)).max())
+        scores = [
+            best_threshold(y[:, j], (1 - w) * encoder[:, j] + w * ngram[:, j], TrainConfig.threshold_floor, beta)[1]
+            for w in PER_LABEL_GRID
+        ]
         best[j] = PER_LABEL_GRID[int(np.argmax(scores))]
     return best
 
@@ -152,9 +150,10 @@ def compare(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from service.classifier import read_metadata
+    from service.classifier import TorchClassifier
     from service.settings import get_settings
     from training.dataset import load_corpus, split_rows
+    from training.train import TrainConfig
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=get_settings().model_path)
@@ -164,13 +163,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42, help="seed of the fitted readers")
     args = parser.parse_args(argv)
 
-    meta = read_metadata(args.model)
+    encoder = TorchClassifier(args.model)
     examples = load_corpus(args.corpus) if args.corpus else load_corpus()
-    context_words = int(meta.get("context_words", 12))
-    rows = {s: split_rows(examples, s, context_words) for s in ("train", *SPLITS)}
-    readers = read_units(args.model, rows, args.second_model, args.seed)
+    rows = {s: split_rows(examples, s, encoder.context_words) for s in ("train", *SPLITS)}
+    readers = read_units(encoder, rows, args.second_model, args.seed)
     y = {s: targets(rows[s]) for s in SPLITS}
-    served_weight = float(meta.get("ngram", {}).get("weight", 0.4))
+    served_weight = encoder.ngram.weight if encoder.ngram is not None else TrainConfig.ngram_weight
     for row in compare(readers, y, served_weight, args.beta):
         print(json.dumps(row))
     return 0

@@ -90,18 +90,23 @@ def tune_thresholds(
     out = {}
     for j, label in enumerate(LABELS):
         b = beta if strengths_beta is None or label in FLAG_LABELS else strengths_beta
-        b2 = b * b
-        best_t, best_f = 0.5, -1.0
-        for t in THRESHOLD_GRID:
-            if t < floor:
-                continue
-            pred = proba[:, j] >= t
-            tp = float((pred & (y_true[:, j] == 1)).sum())
-            f = (1 + b2) * tp / max(pred.sum() + b2 * y_true[:, j].sum(), 1)
-            if f >= best_f:
-                best_t, best_f = float(t), f
-        out[label] = best_t
+        out[label] = best_threshold(y_true[:, j], proba[:, j], floor, b)[0]
     return out
+
+
+def best_threshold(y_true: np.ndarray, proba: np.ndarray, floor: float, beta: float) -> tuple[float, float]:
+    """One label's threshold on the grid (at or above ``floor``) with the best F-beta, and that F-beta."""
+    b2 = beta * beta
+    best_t, best_f = 0.5, -1.0
+    for t in THRESHOLD_GRID:
+        if t < floor:
+            continue
+        pred = proba >= t
+        tp = float((pred & (y_true == 1)).sum())
+        f = (1 + b2) * tp / max(pred.sum() + b2 * y_true.sum(), 1)
+        if f >= best_f:
+            best_t, best_f = float(t), f
+    return best_t, best_f
 
 
 def subsample_rows(rows: list[UnitRow], n: int, seed: int, balanced: bool = False) -> list[UnitRow]:

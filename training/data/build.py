@@ -94,16 +94,12 @@ HELD_OUT_FIRST = ("test", "validation", "train")  # a group with members in seve
 
 def previous_splits(path: Path) -> dict[str, str]:
     """Normalised unit text -> split, from an earlier build (empty when there is none)."""
-    if not path.is_file():
-        return {}
-    out = {}
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                ex = json.loads(line)
-                for u in ex["units"]:
-                    out[normalise(ex["text"][u["start"] : u["end"]])] = ex["split"]
-    return out
+    return unit_splits(previous_examples(path))
+
+
+def unit_splits(examples: list[dict]) -> dict[str, str]:
+    """Normalised unit text -> split, over ``examples``."""
+    return {normalise(ex["text"][u["start"] : u["end"]]): ex["split"] for ex in examples for u in ex["units"]}
 
 
 def previous_examples(path: Path) -> list[dict]:
@@ -272,8 +268,9 @@ def build(
     # a sentence and all its clauses share one group, so a near-twin clause can't cross splits either;
     # texts equal after normalisation ("I messed up," / "i messed up;") are joined even below the cosine bar
     groups = union_owners(owners, len(sentences), near_duplicate_groups(embed(texts)), [normalise(t) for t in texts])
-    splits = assign_splits(sentences, groups, split_seed, previous_splits(CORPUS_PATH) if keep_splits else None)
-    examples, used = kept_messages(previous_examples(CORPUS_PATH), sentences, splits) if keep_splits else ([], set())
+    previous = previous_examples(CORPUS_PATH) if keep_splits else []
+    splits = assign_splits(sentences, groups, split_seed, unit_splits(previous) if keep_splits else None)
+    examples, used = kept_messages(previous, sentences, splits)
     rng = random.Random(compose_seed)
     for split in SPLIT_SHARES:
         pool = [s for i, (s, sp) in enumerate(zip(sentences, splits, strict=True)) if sp == split and i not in used]

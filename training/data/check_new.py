@@ -19,10 +19,12 @@ import numpy as np
 
 from service.segmenter import segment
 from training.data import PUBLIC_DIR, SENTENCES_DIR
+from training.data.build import _unit_dicts
 from training.data.pools import PoolError, Sentence, load_pools, normalise, parse_line
+from training.data.validate import MAX_WORDS
 
 NEAR_COSINE = 0.88  # stricter than the build's grouping (0.90): a near-twin wastes a writer's line
-MIN_WORDS, MAX_WORDS = 3, 60
+MIN_WORDS = 3  # the authoring rules' floor (training/data/sentences/AUTHORING.md)
 
 
 def read_new(path: Path, problems: list[str]) -> list[Sentence]:
@@ -41,7 +43,7 @@ def read_new(path: Path, problems: list[str]) -> list[Sentence]:
         if not MIN_WORDS <= words <= MAX_WORDS:
             problems.append(f"{where}: {words} words ({MIN_WORDS} to {MAX_WORDS})")
         cut = [(u.start, u.end) for u in segment(s.text)]
-        want = [(c.offset, c.offset + len(c.text)) for c in s.clauses] or [(0, len(s.text))]
+        want = [(u["start"], u["end"]) for u in _unit_dicts(s, 0)]  # the units the build will write
         if cut != want:
             pieces = [s.text[a:b] for a, b in cut]
             problems.append(f"{where}: the analyzer reads this as {pieces!r}; list those as clauses or reword")
