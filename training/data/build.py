@@ -269,7 +269,7 @@ def build(
     # texts equal after normalisation ("I messed up," / "i messed up;") are joined even below the cosine bar
     groups = union_owners(owners, len(sentences), near_duplicate_groups(embed(texts)), [normalise(t) for t in texts])
     previous = previous_examples(CORPUS_PATH) if keep_splits else []
-    splits = assign_splits(sentences, groups, split_seed, unit_splits(previous) if keep_splits else None)
+    splits = assign_splits(sentences, groups, split_seed, unit_splits(previous))
     examples, used = kept_messages(previous, sentences, splits)
     rng = random.Random(compose_seed)
     for split in SPLIT_SHARES:

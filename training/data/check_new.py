@@ -65,7 +65,8 @@ def check(paths: list[Path], existing: list[Sentence], embeddings: bool = True) 
         from training.embeddings import embed
 
         others = existing + new
-        sims = embed([s.text for s in new]) @ embed([s.text for s in others]).T
+        vectors = embed([s.text for s in others])  # one pass; the new lines are its last rows
+        sims = vectors[len(existing) :] @ vectors.T
         for i, s in enumerate(new):
             sims[i, len(existing) + i] = -1.0  # not itself
             j = int(np.argmax(sims[i]))
