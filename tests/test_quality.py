@@ -9,14 +9,14 @@ from training.evaluate import REALWORLD_PATH, evaluate_split, read_realworld, re
 pytestmark = pytest.mark.slow
 
 # The core issue's bar is macro-F1 >= 0.90 over the six flag patterns and < 3% of real conflict-free
-# comments flagged. The model built from this corpus measures 0.846 and 3.40% on the default backend
-# (int8 ONNX; three epochs, the n-gram layer blended in at 0.4, flag thresholds tuned for F0.6, topic gate
+# comments flagged. The model built from this corpus measures 0.846 and 3.10% on the default backend
+# (int8 ONNX; 2.12 epochs, the n-gram layer blended in at 0.4, flag thresholds tuned for F0.6, topic gate
 # at 0.95 recall weighing the classifier's confidence at 0.5; see the README), so these floors guard
 # against regressions until the corpus and recipe close the gap; tighten them whenever the measured
 # figures improve. The clean-message bar (<= 5%) is the issue's own and is met.
-MIN_MACRO_F1_FLAGS = 0.835  # measured 0.846 served (session 18, seed 42; 0.842 with seed 7)
+MIN_MACRO_F1_FLAGS = 0.84  # measured 0.846 served (session 19, seed 42; 0.852 with seed 7)
 MAX_CLEAN_TEST_MESSAGES_FLAGGED = 0.05
-MAX_REALWORLD_FLAGGED = 0.04  # measured 3.40% served (session 18, seed 42; 3.35% with seed 7)
+MAX_REALWORLD_FLAGGED = 0.035  # measured 3.10% served (session 19, seed 42; 3.30% with seed 7)
 
 
 @pytest.fixture(scope="module")
