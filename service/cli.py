@@ -207,7 +207,8 @@ def train(
     base_model: Annotated[
         str | None, typer.Option("--base-model", help="Checkpoint to fine-tune (path or hub id).")
     ] = None,
-    epochs: Annotated[float | None, typer.Option(help="Training epochs.")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Optimizer steps (default: the recipe's step budget).")] = None,
+    epochs: Annotated[float | None, typer.Option(help="Train this many passes instead of a step budget.")] = None,
     max_train_units: Annotated[int | None, typer.Option(help="Subsample the train split (quick builds).")] = None,
 ) -> None:
     """Fine-tune the classifier on the corpus and write the model, thresholds and model card."""
@@ -219,8 +220,12 @@ def train(
         config.output_dir = output
     if base_model:
         config.base_model = base_model
+    if max_steps and epochs:
+        raise typer.BadParameter("give --max-steps or --epochs, not both")
+    if max_steps:
+        config.max_steps = max_steps
     if epochs:
-        config.epochs = epochs
+        config.epochs, config.max_steps = epochs, None
     config.max_train_units = max_train_units
     report = run_training(config)
     test = report["test"]

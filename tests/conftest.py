@@ -27,13 +27,19 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from training.train import TrainConfig, train
 
     out = tmp_path_factory.mktemp("tiny-model")
-    # Dropout 0.1 (the base model's): on 1,200 units and two epochs the full recipe's dropout 0 left
-    # this model flagging plain logistics ("See you Sunday."), which the API and rewrite tests read.
+    # Two epochs, not the full build's step budget. Dropout 0.1 (the base model's): on 1,200 units and two
+    # epochs the full recipe's dropout 0 left this model flagging plain logistics ("See you Sunday."), which
+    # the API and rewrite tests read.
     # A balanced draw of 2,400 (half clean, equal label shares): since session 11 the train split is 60%
     # flagged units, and a random 1,200 left the tiny model flagging rewrites and taking "sorry you feel
     # that way" for pressure; a balanced 1,200 still scored every flag label within 0.1 of the others.
     config = TrainConfig(
-        output_dir=out, epochs=TINY_EPOCHS, max_train_units=TINY_TRAIN_UNITS, subsample="balanced", dropout=0.1
+        output_dir=out,
+        max_steps=None,
+        epochs=TINY_EPOCHS,
+        max_train_units=TINY_TRAIN_UNITS,
+        subsample="balanced",
+        dropout=0.1,
     )
     config.write_card = config.measure_realworld = config.measure_test = False
     train(config)

@@ -9,14 +9,16 @@ from training.evaluate import REALWORLD_PATH, evaluate_split, read_realworld, re
 pytestmark = pytest.mark.slow
 
 # The core issue's bar is macro-F1 >= 0.90 over the six flag patterns and < 3% of real conflict-free
-# comments flagged. The model built from this corpus measures 0.846 and 3.10% on the default backend
-# (int8 ONNX; 2.12 epochs, the n-gram layer blended in at 0.4, flag thresholds tuned for F0.6, topic gate
+# comments flagged. The model built from this corpus measures 0.844 and 3.40% on the default backend
+# (int8 ONNX; 1,673 steps, the n-gram layer blended in at 0.4, flag thresholds tuned for F0.6, topic gate
 # at 0.95 recall weighing the classifier's confidence at 0.5; see the README), so these floors guard
 # against regressions until the corpus and recipe close the gap; tighten them whenever the measured
 # figures improve. The clean-message bar (<= 5%) is the issue's own and is met.
-MIN_MACRO_F1_FLAGS = 0.84  # measured 0.846 served (session 19, seed 42; 0.852 with seed 7)
+MIN_MACRO_F1_FLAGS = 0.84  # measured 0.844 served (session 20, seed 42; 0.842 with seed 7)
 MAX_CLEAN_TEST_MESSAGES_FLAGGED = 0.05
-MAX_REALWORLD_FLAGGED = 0.035  # measured 3.10% served (session 19, seed 42; 3.30% with seed 7)
+# measured 3.40% served (session 20, seed 42). Seed 7's build flags 4.05%: the seeds differ by more than the
+# margin here, and the builds are deterministic, so this floor holds the committed recipe (EXPERIMENTS.md)
+MAX_REALWORLD_FLAGGED = 0.035
 
 
 @pytest.fixture(scope="module")
@@ -61,14 +63,23 @@ def test_real_conflict_free_comments_are_rarely_flagged(full_analyzer):
     assert rate <= MAX_REALWORLD_FLAGGED
 
 
+# The rewrite bar reads a fixed, seeded draw of the test split's messages, so its time stays flat as the corpus
+# grows (the whole split, 3,491 messages, took 161 s of session 19's CI). The draw of 1,200 holds 593 messages
+# the session-20 build flags (67 s here), so a 97% share is measured to within about 1.5 points. The whole
+# split's figures: `python -m training.evaluate_rewrites` (README).
+REWRITE_BAR_MESSAGES = 1200
+
+
 def test_rewrites_meet_the_rewrite_issues_bar(full_model_dir):
-    """The rewrite engine's measured bar, on the default backend over the test split (about a minute)."""
+    """The rewrite engine's measured bar, on the default backend over a seeded draw of the test split."""
     from service.loader import load_rewriter
     from service.settings import Settings
-    from training.evaluate_rewrites import measure
+    from training.evaluate_rewrites import measure, sample_messages
 
     rewriter = load_rewriter(Settings(model_path=full_model_dir))
-    report = measure(rewriter, [ex["text"] for ex in load_corpus() if ex["split"] == "test"])
+    texts = sample_messages([ex["text"] for ex in load_corpus() if ex["split"] == "test"], REWRITE_BAR_MESSAGES)
+    report = measure(rewriter, texts)
+    assert report["messages"] == REWRITE_BAR_MESSAGES
     assert report["rewrites_without_flags"] >= 0.97, report
     assert report["unflagged_content_words_kept"] >= 0.95, report
     assert report["rewrites_identical_to_flagged_input"] == 0, report

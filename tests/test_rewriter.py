@@ -454,3 +454,13 @@ def test_phrasebook_suggestions_are_read_once_per_process(tiny_model_dir):
     team = {t.lower().rstrip(".!?") for t in team_sentences()}
     assert rewriter._library  # and it holds only the team's text, never the writer's:
     assert all(key.lower().rstrip(".!?") in team for key in rewriter._library)
+
+
+def test_the_rewrite_bar_draws_the_same_messages_in_corpus_order():
+    from training.evaluate_rewrites import sample_messages
+
+    texts = [f"message {k}" for k in range(50)]
+    draw = sample_messages(texts, 10)
+    assert draw == sample_messages(texts, 10) and len(set(draw)) == 10
+    assert draw == sorted(draw, key=texts.index) and draw != texts[:10]
+    assert sample_messages(texts, None) == texts == sample_messages(texts, 500)

@@ -20,6 +20,7 @@ from training.train import (
     model_version,
     parse_args,
     parse_command,
+    planned_epochs,
     subsample_rows,
     training_rows,
     tune_thresholds,
@@ -70,6 +71,20 @@ def test_tiny_model_has_learned_the_obvious_cases(tiny_model_dir):
     assert flag_max[:2].min() > flag_max[2:].max()
     first = {label: proba[0, LABELS.index(label)] for label in FLAG_LABELS}
     assert max(first, key=first.get) == "non_apology"
+
+
+def test_the_build_trains_a_step_budget_unless_given_epochs(tiny_model_dir):
+    recipe = parse_args([])
+    assert recipe.max_steps == 1673  # the default build: the same steps whatever the corpus's size
+    assert planned_epochs(recipe, 25_237) == pytest.approx(1673 / 789)  # 789 batches of 32 a pass
+    assert planned_epochs(recipe, 50_000) == pytest.approx(1673 / 1563)
+    experiment = parse_args(["--epochs", "2"])
+    assert experiment.max_steps is None and planned_epochs(experiment, 25_237) == 2
+    with pytest.raises(SystemExit):
+        parse_args(["--epochs", "2", "--max-steps", "100"])
+    # the tiny fixture trains epochs: two passes over 2,400 units in batches of 32
+    training = json.loads((tiny_model_dir / METADATA_FILE).read_text())["training"]
+    assert (training["train_steps"], training["train_epochs"]) == (150, 2.0)
 
 
 def test_missing_model_gives_a_clear_error(tmp_path):

