@@ -84,5 +84,5 @@ def test_rewrites_meet_the_rewrite_issues_bar(full_model_dir):
     assert report["unflagged_content_words_kept"] >= 0.95, report
     assert report["rewrites_identical_to_flagged_input"] == 0, report
     assert report["unflagged_messages_with_edits"] == 0, report
-    # Suggestions are verified on their own; put back in place, few may read as flagged (6.2% measured).
+    # Suggestions are verified on their own; put back in place, few may read as flagged (4.4% measured, session 20).
     assert report["suggestions_flagged_in_place"] <= 0.08, report
