@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +30,6 @@ from service.topic_gate import GATE_FILE, TopicGate, combined, strongest_flags
 from training.data import PUBLIC_DIR
 from training.data.pools import load_pools
 from training.dataset import CORPUS_PATH, UnitRow, load_corpus, message_index
-from training.export import optimize_and_quantize, trace_to_onnx
 
 # 0.97 rather than 0.98 took 0.5 to 1 point off the real-world false-flag rate for at most 0.001 test F1
 # over two seeds; 0.95 took about 2 points but gated out the bare "Can we just move on already?" (a message
@@ -55,33 +53,6 @@ CONFIDENCE_WEIGHT = 0.5
 def public_texts(directory: Path = PUBLIC_DIR) -> list[str]:
     """The public-writing pools' texts: every line is clean everyday text (the validator checks it)."""
     return [s.text for s in load_pools(directory)]
-
-
-def export_base(base: str | Path, out: Path) -> dict[str, int]:
-    """The base encoder with mean pooling as one int8 ONNX graph; returns the fusions applied."""
-    import torch
-    from transformers import AutoTokenizer, BertModel
-
-    class Pooled(torch.nn.Module):
-        def __init__(self, bert: BertModel) -> None:
-            super().__init__()
-            self.bert = bert
-
-        def forward(self, input_ids, attention_mask, token_type_ids):
-            hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)[0]
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
-
-    bert = BertModel.from_pretrained(base, add_pooling_layer=False, attn_implementation="eager").eval()
-    enc = AutoTokenizer.from_pretrained(base)(
-        ["I'm sorry I missed your birthday.", "Great match last night, what a finish!"],
-        padding=True,
-        return_tensors="pt",
-    )
-    with tempfile.TemporaryDirectory() as tmp, torch.inference_mode():
-        fp32 = Path(tmp) / "topic.onnx"
-        trace_to_onnx(Pooled(bert), enc, fp32, ["embedding"])
-        return optimize_and_quantize(fp32, out, bert.config.to_dict(), int8_embeddings=True)
 
 
 def _carries_flag(example: dict) -> bool:
@@ -115,7 +86,7 @@ def fit_topic_gate(
     """
     from sklearn.linear_model import LogisticRegression
 
-    from training.embeddings import base_model_path
+    from training.embeddings import base_model_path, export_base
 
     model_dir = Path(model_dir)
     out = model_dir / GATE_FILE

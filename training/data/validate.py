@@ -3,7 +3,8 @@
     python -m training.data.validate [--skip-embeddings]
 
 Checks: pool format; corpus schema and offsets; that the corpus is built from the current pools;
-split disjointness by normalised text and by embedding similarity; the minimum counts of the
+split disjointness by normalised text and by embedding similarity (fp32 cosines, found through the
+int8 shortlist of ``training.embeddings.nearest``); the minimum counts of the
 corpus issue (per label, clean, everyday genres, hard negatives, situations, registers,
 multi-sentence share, split shares); and that the public writing the topic gate learns from
 (``public/``) is clean everyday text that repeats no corpus sentence and is no near-duplicate of a
@@ -18,8 +19,6 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
 
 from service.labels import LABELS
 from training.data import CORPUS_PATH, PUBLIC_DIR, SENTENCES_DIR
@@ -221,32 +220,24 @@ def check_splits(
 def check_embedding_leakage(
     by_split: dict[str, list[tuple[int, str]]], report: Report, public: list[Sentence] = ()
 ) -> None:
-    from training.embeddings import embed
+    from training.embeddings import nearest
 
     train_texts = sorted({t for _, t in by_split["train"]})
-    train_vecs = embed(train_texts)
-    held_out_vecs = {split: embed([t for _, t in by_split[split]]) for split in ("validation", "test")}
-    worst = 0.0
-    for split in ("validation", "test"):
-        rows = by_split[split]
-        vecs = held_out_vecs[split]
-        sims = vecs @ train_vecs.T
-        best = sims.argmax(axis=1)
-        for (number, text), j, row in zip(rows, best, sims, strict=True):
-            worst = max(worst, float(row[j]))
-            if row[j] >= LEAK_COSINE:
-                report.fail(f"corpus.jsonl:{number}: {split} unit {text!r} is a near-duplicate "
-                            f"(cosine {row[j]:.3f}) of train unit {train_texts[j]!r}")  # fmt: skip
-    report.counts["max_cross_split_cosine"] = round(worst, 3)
-    if public:  # the gate trains on public writing: none of it may stand in for a held-out unit
-        held_out = [t for split in ("validation", "test") for _, t in by_split[split]]
-        sims = embed([s.text for s in public]) @ np.concatenate(list(held_out_vecs.values())).T
-        best = sims.argmax(axis=1)
-        for s, j, row in zip(public, best, sims, strict=True):
-            if row[j] >= LEAK_COSINE:
-                report.fail(f"public/{s.origin}: {s.text!r} is a near-duplicate (cosine {row[j]:.3f}) "
-                            f"of held-out unit {held_out[j]!r}")  # fmt: skip
-        report.counts["max_public_held_out_cosine"] = round(float(sims.max()), 3)
+    held_out = [(split, number, text) for split in ("validation", "test") for number, text in by_split[split]]
+    memo: dict = {}  # int8 vectors: the public pass reads the held-out units again
+    best, cosine = nearest([t for _, _, t in held_out], train_texts, LEAK_COSINE, memo)
+    for (split, number, text), j, cos in zip(held_out, best, cosine, strict=True):
+        if cos >= LEAK_COSINE:
+            report.fail(f"corpus.jsonl:{number}: {split} unit {text!r} is a near-duplicate "
+                        f"(cosine {cos:.3f}) of train unit {train_texts[j]!r}")  # fmt: skip
+    report.counts["max_cross_split_cosine"] = round(float(cosine.max(initial=0.0)), 3)
+    if public and held_out:  # the gate trains on public writing: none of it may stand in for a held-out unit
+        best, cosine = nearest([s.text for s in public], [t for _, _, t in held_out], LEAK_COSINE, memo)
+        for s, j, cos in zip(public, best, cosine, strict=True):
+            if cos >= LEAK_COSINE:
+                report.fail(f"public/{s.origin}: {s.text!r} is a near-duplicate (cosine {cos:.3f}) "
+                            f"of held-out unit {held_out[j][2]!r}")  # fmt: skip
+        report.counts["max_public_held_out_cosine"] = round(float(cosine.max()), 3)
 
 
 def validate(
