@@ -10,7 +10,7 @@ the web, still tells what a message is about. Measured in ``training/EXPERIMENTS
 The gate runs only for messages that already carry a flag, so clean text pays nothing for it. A
 record with a ``confidence_weight`` w also weighs how sure the classifier is of the message's
 strongest flag: the message passes when ``logit(gate score) + w * logit(clip(p_max))`` reaches
-``logit(threshold)``. Builds weigh it at 0.5 (``training.topic_gate.CONFIDENCE_WEIGHT``): on two
+``logit(threshold)``. Builds weigh it at 0.75 (``training.topic_gate.CONFIDENCE_WEIGHT``; 0.5 until session 21): on two
 training seeds it cut the real comments flagged by about 2 points (``training/EXPERIMENTS.md``,
 session 13). Imports onnxruntime, tokenizers and numpy only, like the ONNX backend.
 """
