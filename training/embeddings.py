@@ -147,22 +147,22 @@ def nearest(
     k8 = np.stack([memo[t] for t in keys])
     best = np.zeros(len(queries), dtype=np.int64)
     cosine = np.zeros(len(queries), dtype=np.float32)
-    rows, cols = [], []
+    rows, cols = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
     for start in range(0, len(queries), 2048):  # 2,048 x len(keys) cosines at a time
         sims = q8[start : start + 2048] @ k8.T
         best[start : start + len(sims)] = sims.argmax(axis=1)
-        cosine[start : start + len(sims)] = sims[np.arange(len(sims)), best[start : start + len(sims)]]
+        cosine[start : start + len(sims)] = sims.max(axis=1)
         r, c = np.nonzero(sims >= cut - SHORTLIST_MARGIN)
         rows.append(r + start)
         cols.append(c)
-    rows, cols = (np.concatenate(rows), np.concatenate(cols)) if rows else (np.zeros(0, int), np.zeros(0, int))
-    if len(rows):
-        q_ids, k_ids = np.unique(rows), np.unique(cols)
-        q32 = dict(zip(q_ids, embed([queries[i] for i in q_ids]), strict=True))
-        k32 = dict(zip(k_ids, embed([keys[j] for j in k_ids]), strict=True))
-        exact = np.einsum("ij,ij->i", np.stack([q32[i] for i in rows]), np.stack([k32[j] for j in cols]))
-        for i in q_ids:  # the shortlisted keys hold every key whose fp32 cosine could reach the cut
-            mine = rows == i
-            top = int(np.argmax(exact[mine]))
-            best[i], cosine[i] = cols[mine][top], exact[mine][top]
+    rows, cols = np.concatenate(rows), np.concatenate(cols)
+    if len(rows):  # the shortlisted keys hold every key whose fp32 cosine could reach the cut
+        q_ids, q_at = np.unique(rows, return_inverse=True)
+        k_ids, k_at = np.unique(cols, return_inverse=True)
+        q32, k32 = embed([queries[i] for i in q_ids]), embed([keys[j] for j in k_ids])
+        exact = np.einsum("ij,ij->i", q32[q_at], k32[k_at])
+        # each shortlisted query's best pair: pairs sorted by query, then by fp32 cosine, highest first
+        order = np.lexsort((-exact, rows))
+        top = order[np.r_[True, rows[order][1:] != rows[order][:-1]]]
+        best[rows[top]], cosine[rows[top]] = cols[top], exact[top]
     return best, cosine
