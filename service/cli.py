@@ -266,6 +266,7 @@ def serve(
         host=host or settings.host,
         port=port or settings.port,
         workers=settings.workers,
+        timeout_keep_alive=settings.keep_alive_s,
         log_config=None,  # service.observability configures logging
     )
 

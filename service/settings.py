@@ -60,6 +60,15 @@ class Settings(BaseSettings):
     )
     rate_limit: str = Field("", description='Per-client limit such as "60/minute"; empty turns it off.')
     workers: int = Field(1, ge=1, description="Uvicorn worker processes.")
+    keep_alive_s: int = Field(
+        75,
+        ge=1,
+        description=(
+            "Seconds an idle keep-alive connection stays open. Longer than clients' own idle expiry "
+            "(httpx: 5 s, uvicorn's default here), so the client closes first and never reuses a "
+            "connection the server is closing."
+        ),
+    )
 
     @field_validator("cors_origins", "api_keys", mode="before")
     @classmethod
