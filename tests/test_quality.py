@@ -9,16 +9,17 @@ from training.evaluate import REALWORLD_PATH, evaluate_split, read_realworld, re
 pytestmark = pytest.mark.slow
 
 # The core issue's bar is macro-F1 >= 0.90 over the six flag patterns and < 3% of real conflict-free
-# comments flagged. The model built from this corpus measures 0.838 and 3.00% on the default backend
+# comments flagged. The model built from this corpus measures 0.846 and 3.30% on the default backend
 # (int8 ONNX; 1,673 steps, the n-gram layer blended in at 0.4, flag thresholds tuned for F0.6, topic gate
-# at 0.95 recall weighing the classifier's confidence at 0.75; see the README), so these floors guard
+# at 0.93 recall weighing the classifier's confidence at 0.75; see the README), so these floors guard
 # against regressions until the corpus and recipe close the gap; tighten them whenever the measured
 # figures improve. The clean-message bar (<= 5%) is the issue's own and is met.
 # Session 21's round put harder units into the test split: session 20's committed weights, which met
-# 0.84 on their own split (0.844), score 0.839 on this one, so the floor is read against the split.
-MIN_MACRO_F1_FLAGS = 0.83  # measured 0.838 served (session 21, seed 42; 0.839 with seed 7)
+# 0.84 on their own split (0.844), score 0.839 on that one; session 22's `_14` round brought the build
+# back over 0.84 on its own split.
+MIN_MACRO_F1_FLAGS = 0.84  # measured 0.846 served (session 22, seed 42; 0.835 with seed 7)
 MAX_CLEAN_TEST_MESSAGES_FLAGGED = 0.05
-# measured 3.00% served (session 21, seed 42; seed 7 3.15%). Session 20's seeds differed by 0.65 points,
+# measured 3.30% served (session 22, seed 42; seed 7 2.70%). Session 20's seeds differed by 0.65 points,
 # more than the margin here, and the builds are deterministic, so this floor holds the committed recipe
 # (EXPERIMENTS.md)
 MAX_REALWORLD_FLAGGED = 0.035

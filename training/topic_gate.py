@@ -38,7 +38,10 @@ from training.dataset import CORPUS_PATH, UnitRow, load_corpus, message_index
 # clean test messages off 0.97's, for 0.001 test F1 (EXPERIMENTS.md, "a second authoring round");
 # session 12: with F0.7 thresholds, 0.95 keeps it too and took real comments 7.25% -> 6.65% (served)
 # for 0.0016 test F1 (EXPERIMENTS.md, "Session 12").
-DEFAULT_RECALL = 0.95
+# Session 22: the `_14` round raised flags F1 and the false flags with it; at 0.93 its two seeds' mean
+# flags F1 is 0.840 against 0.834 for session 21's builds (at 0.95) on the same split, with real comments
+# flagged 3.00% against 3.08% (EXPERIMENTS.md, "a thirteenth authoring round").
+DEFAULT_RECALL = 0.93
 # Inverse regularisation of the logistic layer: 4 let through fewer real comments than 1 or 16 at the
 # same validation recall (training/EXPERIMENTS.md, "the topic gate learns public writing").
 GATE_C = 4.0
