@@ -56,11 +56,12 @@ def measure(model: Path, keep_alive_s: int, rounds: int, burners: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    settings = get_settings()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=get_settings().model_path)
+    parser.add_argument("--model", type=Path, default=settings.model_path)
     parser.add_argument("--rounds", type=int, default=6, help=f"load runs of {REQUESTS} requests per timeout")
     parser.add_argument("--burners", type=int, default=2, help="busy-looping processes during the runs")
-    parser.add_argument("--keep-alive", type=int, nargs="+", default=[5, get_settings().keep_alive_s])
+    parser.add_argument("--keep-alive", type=int, nargs="+", default=[5, settings.keep_alive_s])
     args = parser.parse_args(argv)
 
     started = time.perf_counter()

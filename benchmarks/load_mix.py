@@ -103,9 +103,9 @@ class LoadResult:
         return sum(len(s) for s in self.statuses.values()) + len(self.transport_errors)
 
 
-async def run_load(base_url: str, result: LoadResult, requests: int = REQUESTS, concurrency: int = CONCURRENCY) -> None:
+async def run_load(base_url: str, result: LoadResult) -> None:
     assert httpx.URL(base_url).host == HOST
-    plan = iter(range(requests))
+    plan = iter(range(REQUESTS))
     finished = asyncio.Event()
     run_started = time.perf_counter()
 
@@ -137,13 +137,13 @@ async def run_load(base_url: str, result: LoadResult, requests: int = REQUESTS, 
                 with contextlib.suppress(TimeoutError):  # wait for the next probe, or the end of the run
                     await asyncio.wait_for(finished.wait(), LIVEZ_EVERY_S)
 
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
     async with httpx.AsyncClient(
         base_url=base_url, timeout=REQUEST_TIMEOUT_S, limits=limits, trust_env=False
     ) as client:
         probe = asyncio.create_task(liveness())
         try:
-            await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+            await asyncio.gather(*(worker(client) for _ in range(CONCURRENCY)))
         finally:
             finished.set()
             await probe

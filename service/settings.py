@@ -65,8 +65,8 @@ class Settings(BaseSettings):
         ge=1,
         description=(
             "Seconds an idle keep-alive connection stays open. Longer than clients' own idle expiry "
-            "(httpx: 5 s, uvicorn's default here), so the client closes first and never reuses a "
-            "connection the server is closing."
+            "(httpx: 5 s, the same as uvicorn's default), so the client closes first and never reuses "
+            "a connection the server is closing."
         ),
     )
 

@@ -1,6 +1,6 @@
 """Build the topic gate (``service.topic_gate``): export the base encoder, fit its logistic layer.
 
-    python -m training.topic_gate [--model models/heartfelt-minilm] [--recall 0.95] [--confidence-weight 0.5]
+    python -m training.topic_gate [--model models/heartfelt-minilm] [--recall 0.93] [--confidence-weight 0.75]
 
 ``heartfelt train`` runs this for every model it builds. The base encoder (all-MiniLM-L6-v2 as
 released, mean-pooled) is exported to int8 ONNX beside the classifier. The logistic regression is
